@@ -1,0 +1,5 @@
+"""``python -m alttext`` runs the CLI."""
+
+from alttext.cli import main
+
+main()

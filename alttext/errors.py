@@ -1,0 +1,104 @@
+"""The one exception tree of alttext.
+
+Every error the library raises on purpose derives from :class:`AltTextError`, so a caller
+can catch one class. Exceptions from dependencies (requests, PIL, lxml) are translated at
+the boundary with ``raise ... from exc``; they never leak to callers.
+
+::
+
+    AltTextError
+    ├── ConfigError                 bad option, unknown config key, missing API key
+    ├── ScanError                   an HTML file could not be read or decoded
+    ├── ImageError                  an image could not be resolved or used
+    │   ├── ImageRefused            path escapes the site root, private host, too large
+    │   └── ImageFetchError         network failure, HTTP error, corrupt or unreadable image
+    ├── CaptionError                a backend could not produce a caption
+    │   ├── CaptionAPIError         the service answered with an error (.status, .body, .code)
+    │   ├── CaptionTimeout          no result before the deadline (.task_id when known)
+    │   └── NoCaption               the backend had nothing to say (offline, empty caption)
+    └── RewriteError                an HTML file could not be rewritten safely
+
+Messages never contain secrets: API keys are redacted before an error is built.
+"""
+
+from __future__ import annotations
+
+
+class AltTextError(Exception):
+    """Root of every error alttext raises on purpose."""
+
+
+class ConfigError(AltTextError):
+    """Invalid configuration: an unknown key, a bad value, a missing credential."""
+
+
+class ScanError(AltTextError):
+    """An HTML file could not be read or decoded."""
+
+
+class ImageError(AltTextError):
+    """An image could not be resolved to bytes or could not be used."""
+
+
+class ImageRefused(ImageError):
+    """An image was refused by a safety rule (path escape, private host, size cap)."""
+
+
+class ImageFetchError(ImageError):
+    """An image could not be fetched or decoded (network, HTTP status, corrupt data)."""
+
+
+class CaptionError(AltTextError):
+    """A captioning backend could not produce a caption."""
+
+
+class CaptionAPIError(CaptionError):
+    """The captioning service answered with an error.
+
+    Attributes:
+        status: HTTP status, when the error came from an HTTP answer.
+        body: the (truncated) body of that answer, for diagnosis.
+        code: the service's business error code, when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.code = code
+
+
+class CaptionTimeout(CaptionError):
+    """No caption arrived before the deadline.
+
+    Attributes:
+        task_id: the remote task id when the task was created (it may still finish and be
+            billed), ``None`` when it is unknown whether the service took the request.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
+class NoCaption(CaptionError):
+    """The backend produced nothing usable (no metadata, no text, an empty caption)."""
+
+
+class RewriteError(AltTextError):
+    """An HTML file could not be rewritten without risking its other bytes."""
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Return ``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

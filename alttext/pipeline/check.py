@@ -1,0 +1,82 @@
+"""The audit pipeline behind ``alttext check``: files in, findings out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alttext.config import Config
+from alttext.rules.checks import SizeProbe, audit_page
+from alttext.rules.model import FileError, Finding, Severity
+from alttext.scan.scanner import PageScan, iter_html_files, scan_file
+
+
+@dataclass(slots=True)
+class CheckReport:
+    """Everything ``check`` found, ready to render."""
+
+    root: Path
+    files: int = 0
+    images: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+
+    def count(self, severity: Severity) -> int:
+        """How many findings have exactly ``severity``."""
+        return sum(1 for f in self.findings if f.severity is severity)
+
+    def failed(self, threshold: Severity | None) -> bool:
+        """Whether any finding is at or above ``threshold`` (never when ``None``)."""
+        return threshold is not None and any(f.severity >= threshold for f in self.findings)
+
+
+def scan_root(paths: Iterable[Path], site_root: Path | None) -> Path:
+    """The directory findings are reported relative to."""
+    if site_root is not None:
+        return site_root
+    paths = list(paths)
+    if len(paths) == 1:
+        return paths[0] if paths[0].is_dir() else paths[0].parent
+    return Path.cwd()
+
+
+def iter_pages(
+    paths: Iterable[Path], config: Config, root: Path, *, with_context: bool = False
+) -> Iterator[PageScan]:
+    """Scan every HTML file under ``paths``, one page at a time."""
+    for path in iter_html_files(paths, config.exclude):
+        yield scan_file(path, root, with_context=with_context)
+
+
+def run_check(
+    paths: Iterable[Path],
+    config: Config,
+    *,
+    probe_factory: Callable[[Path], SizeProbe] | None = None,
+    on_page: Callable[[PageScan], None] | None = None,
+) -> CheckReport:
+    """Audit the HTML under ``paths`` with ``config``'s rules.
+
+    Args:
+        paths: files and directories to scan.
+        config: settings (rules, excludes, site root).
+        probe_factory: builds the intrinsic-size probe for a site root (``None``: judge
+            spacers by their width/height attributes only).
+        on_page: called after each page, for progress display.
+    """
+    paths = list(paths)
+    root = scan_root(paths, config.site_root)
+    probe = probe_factory(config.site_root or root) if probe_factory else None
+    settings = config.rule_settings()
+    report = CheckReport(root=root)
+    for page in iter_pages(paths, config, root):
+        report.files += 1
+        if page.error is not None:
+            report.errors.append(FileError(page.rel_path, page.error))
+        else:
+            report.images += len(page.images)
+            report.findings.extend(audit_page(page.images, settings, probe))
+        if on_page is not None:
+            on_page(page)
+    return report

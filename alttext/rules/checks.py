@@ -1,0 +1,269 @@
+"""The audit: which rules an element breaks.
+
+The axe-compatible rules reproduce axe-core's verdicts on the same markup; the extra rules
+catch alt text that exists but does not help. See ``shared/alt-text-rules.md`` for the
+reference table this module implements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from posixpath import basename
+from urllib.parse import unquote, urlsplit
+
+from alttext.rules.model import RULES, Finding, Severity
+from alttext.scan.model import AltState, ImageElement
+
+SizeProbe = Callable[[ImageElement], "tuple[int, int] | None"]
+
+_PRESENTATIONAL = frozenset({"none", "presentation"})
+_SVG_IMG_ROLES = frozenset({"img", "graphics-document", "graphics-symbol"})
+_IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|webp|svg|avif)\s*$", re.IGNORECASE)
+_CAMERA_DEFAULT = re.compile(
+    r"^(?:img|dsc[nf]?|pxl|mvimg|gopr|dji|sam|wp|vid|photo)[_-]?\d{3,}[\w.-]*$", re.IGNORECASE
+)
+_SCREENSHOT_DEFAULT = re.compile(
+    r"^(?:screen\s?shot|screenshot|cleanshot)(?:\s+from)?[\s_-]+\d{4}-\d{2}-\d{2}", re.IGNORECASE
+)
+_UUID_OR_HASH = re.compile(
+    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,})$",
+    re.IGNORECASE,
+)
+_PLACEHOLDERS = frozenset(
+    [
+        "image",
+        "img",
+        "photo",
+        "picture",
+        "graphic",
+        "icon",
+        "logo",
+        "chart",
+        "diagram",
+        "screenshot",
+        "spacer",
+        "blank",
+        "placeholder",
+        "temp",
+        "untitled",
+        "alt",
+    ]
+)
+_REDUNDANT_PREFIX = re.compile(
+    r"^\s*(?:(?:an?|the)\s+)?(?:image|picture|photo|photograph|graphic|screenshot)\s+of\b",
+    re.IGNORECASE,
+)
+_PUNCTUATION_ONLY = re.compile(r"^\W$")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSettings:
+    """Rule configuration: per-rule severity overrides (``None`` = off) and the length limit."""
+
+    severities: Mapping[str, Severity | None] = field(default_factory=dict)
+    max_length: int = 125
+
+    def severity(self, rule: str) -> Severity | None:
+        """The effective severity of ``rule``; ``None`` when disabled."""
+        if rule in self.severities:
+            return self.severities[rule]
+        return RULES[rule].severity
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def is_filename_alt(alt: str, src: str | None) -> bool:
+    """Whether ``alt`` is a file name or a camera / OS screenshot default."""
+    value = alt.strip()
+    if not value:
+        return False
+    if src and not src.startswith("data:"):
+        name = unquote(basename(urlsplit(src).path))
+        if name and value.lower() == name.lower():
+            return True
+    return bool(
+        _IMAGE_EXT.search(value)
+        or _CAMERA_DEFAULT.match(value)
+        or _SCREENSHOT_DEFAULT.match(value)
+        or _UUID_OR_HASH.match(value)
+    )
+
+
+def is_placeholder_alt(alt: str) -> bool:
+    """Whether ``alt`` is a placeholder word or a lone punctuation mark."""
+    value = alt.strip()
+    if _PUNCTUATION_ONLY.match(value):
+        return True
+    return value.strip(".:!-_ ").lower() in _PLACEHOLDERS
+
+
+def has_redundant_prefix(alt: str) -> bool:
+    """Whether ``alt`` starts with "image of", "photo of"...."""
+    return bool(_REDUNDANT_PREFIX.match(alt))
+
+
+def is_tiny(image: ImageElement, size: tuple[int, int] | None) -> bool:
+    """A spacer or tracking pixel: intrinsic size ≤ 2 px in a dimension, or both attrs ≤ 2."""
+    if size is not None and min(size) <= 2:
+        return True
+    try:
+        width = int(image.attrs.get("width", "").strip().rstrip("px") or "x")
+        height = int(image.attrs.get("height", "").strip().rstrip("px") or "x")
+    except ValueError:
+        return False
+    return width <= 2 and height <= 2
+
+
+def applies(image: ImageElement) -> bool:
+    """Whether the audit looks at this element at all (axe skips hidden content)."""
+    return not (image.hidden or image.ignored or image.in_template or image.in_noscript)
+
+
+class _Emitter:
+    def __init__(self, settings: RuleSettings) -> None:
+        self.settings = settings
+        self.found: list[Finding] = []
+
+    def __call__(self, image: ImageElement, rule: str, message: str) -> None:
+        severity = self.settings.severity(rule)
+        if severity is None:
+            return
+        self.found.append(
+            Finding(
+                file=image.rel_page,
+                line=image.line,
+                column=image.column,
+                rule=rule,
+                severity=severity,
+                message=message,
+                element=image.element,
+                src=image.src,
+                snippet=image.snippet,
+            )
+        )
+
+
+def _check_img(
+    image: ImageElement, emit: _Emitter, settings: RuleSettings, probe: SizeProbe | None
+) -> None:
+    state = image.alt_state
+    presentational = image.role in _PRESENTATIONAL
+    if state in (AltState.MISSING, AltState.WHITESPACE) and not (
+        image.named_by_aria() or presentational
+    ):
+        why = "has no alt attribute" if state is AltState.MISSING else "has whitespace-only alt"
+        emit(image, "image-alt", f"Image {why} and no other accessible name")
+        return
+    alt = image.alt
+    if state is AltState.PRESENT and alt is not None:
+        _check_alt_text(image, alt, emit, settings)
+    elif state is AltState.EMPTY:
+        decorative = presentational or (image.control is not None and bool(image.control.text))
+        if not decorative:
+            size = probe(image) if probe is not None else None
+            decorative = is_tiny(image, size)
+        if not decorative:
+            emit(
+                image,
+                "alt-decorative-review",
+                'alt="" marks this image decorative; confirm nothing is lost without it',
+            )
+
+
+def _check_alt_text(image: ImageElement, alt: str, emit: _Emitter, settings: RuleSettings) -> None:
+    shown = alt.strip()
+    if is_filename_alt(alt, image.src):
+        emit(image, "alt-filename", f"Alt text {shown!r} is a file name, not a description")
+    elif is_placeholder_alt(alt):
+        emit(image, "alt-placeholder", f"Alt text {shown!r} is a placeholder, not a description")
+    if has_redundant_prefix(alt):
+        emit(image, "alt-redundant-prefix", f"Alt text {shown!r} starts with a redundant prefix")
+    if len(shown) > settings.max_length:
+        emit(
+            image,
+            "alt-too-long",
+            f"Alt text is {len(shown)} characters long (limit {settings.max_length})",
+        )
+    if image.parent_text and _norm(alt) == _norm(image.parent_text):
+        emit(image, "image-redundant-alt", f"Alt text {shown!r} repeats the surrounding text")
+
+
+def _has_name_or_nonempty_alt(image: ImageElement) -> bool:
+    return image.named_by_aria() or bool((image.alt or "").strip())
+
+
+def check_element(
+    image: ImageElement, emit: _Emitter, settings: RuleSettings, probe: SizeProbe | None
+) -> None:
+    """Apply every rule that fits ``image``'s element type."""
+    name, role = image.element, image.role
+    if name == "img":
+        _check_img(image, emit, settings, probe)
+    elif name == "input":
+        if image.attrs.get("type", "").strip().lower() == "image" and not (
+            _has_name_or_nonempty_alt(image)
+        ):
+            emit(image, "input-image-alt", "Image button has no alt text naming its action")
+    elif name == "area":
+        if "href" in image.attrs and not _has_name_or_nonempty_alt(image):
+            emit(image, "area-alt", "Image map area has no alt text")
+    elif name == "svg":
+        if role in _SVG_IMG_ROLES and not (image.svg_title or image.named_by_aria()):
+            emit(image, "svg-img-alt", "SVG with role=img has no <title>, aria-label or title")
+    elif name == "object":
+        if image.attrs.get("data") and not (image.named_by_aria() or role in _PRESENTATIONAL):
+            emit(image, "object-alt", "<object> has no aria-label, aria-labelledby or title")
+    elif role == "img" and not image.named_by_aria():
+        emit(image, "role-img-alt", f'<{name} role="img"> has no accessible name')
+
+
+def _check_controls(images: list[ImageElement], emit: _Emitter) -> None:
+    """link-name / button-name: a control whose only content is images with ``alt=""``."""
+    by_control: dict[str, list[ImageElement]] = {}
+    for image in images:
+        if image.control is not None and image.element == "img":
+            by_control.setdefault(image.control.key, []).append(image)
+    for members in by_control.values():
+        control = members[0].control
+        assert control is not None
+        if control.text or control.has_name:
+            continue
+        if all(m.alt_state is AltState.EMPTY and not m.named_by_aria() for m in members):
+            rule = "button-name" if control.kind == "button" else "link-name"
+            what = "Button" if control.kind == "button" else "Link"
+            emit(
+                members[0],
+                rule,
+                f'{what} contains only images with alt="" and so has no accessible name',
+            )
+
+
+def audit_page(
+    images: Iterable[ImageElement],
+    settings: RuleSettings | None = None,
+    probe: SizeProbe | None = None,
+) -> list[Finding]:
+    """Audit one page's images and return its findings in document order.
+
+    ``probe`` returns an image's intrinsic size (or ``None``); it is only asked for images
+    with ``alt=""``, to tell spacers from images a person should review.
+    """
+    settings = settings or RuleSettings()
+    emit = _Emitter(settings)
+    visible = [image for image in images if applies(image)]
+    for image in visible:
+        check_element(image, emit, settings, probe)
+    _check_controls(visible, emit)
+    return sorted(emit.found, key=lambda f: (f.line, f.column))
+
+
+def audited(findings: Iterable[Finding], threshold: Severity | None) -> Iterator[Finding]:
+    """Findings at or above ``threshold`` (all when ``None``)."""
+    for finding in findings:
+        if threshold is None or finding.severity >= threshold:
+            yield finding

@@ -1,0 +1,108 @@
+"""What the scanner records about each image-like element."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from alttext.captioners.base import CaptionContext
+
+
+class AltState(StrEnum):
+    """The state of an element's ``alt`` attribute."""
+
+    MISSING = "missing"
+    EMPTY = "empty"
+    WHITESPACE = "whitespace"
+    PRESENT = "present"
+
+    @classmethod
+    def of(cls, alt: str | None) -> AltState:
+        """Classify an ``alt`` value (``None`` when the attribute is absent)."""
+        if alt is None:
+            return cls.MISSING
+        if alt == "":
+            return cls.EMPTY
+        if not alt.strip():
+            return cls.WHITESPACE
+        return cls.PRESENT
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """The link or button an image sits in.
+
+    Attributes:
+        kind: ``link`` or ``button``.
+        text: the control's visible text, whitespace-collapsed (images contribute nothing).
+        href: the link target, when a link.
+        has_name: the control names itself (aria-label, aria-labelledby, title).
+        key: identifies the control within its page, to group the images inside it.
+    """
+
+    kind: str
+    text: str
+    href: str | None
+    has_name: bool
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageElement:
+    """One image-like element in one page, with what rules, resolvers and captioners need.
+
+    Offsets are character offsets into the decoded page text; ``snippet`` is
+    ``text[start:end]``, the exact original start tag.
+    """
+
+    page: Path
+    rel_page: str
+    element: str
+    line: int
+    column: int
+    start: int
+    end: int
+    snippet: str
+    attrs: dict[str, str]
+    alt_state: AltState
+    labelledby_text: str | None
+    svg_title: str | None
+    lang: str | None
+    hidden: bool
+    ignored: bool
+    in_noscript: bool
+    in_template: bool
+    control: Control | None
+    parent_text: str | None
+    picture_srcsets: tuple[str, ...] = ()
+    base_href: str | None = None
+    context: CaptionContext = field(default_factory=CaptionContext)
+
+    @property
+    def alt(self) -> str | None:
+        """The ``alt`` attribute's value, ``None`` when absent."""
+        return self.attrs.get("alt")
+
+    @property
+    def src(self) -> str | None:
+        """The reference shown in reports: ``src``, else ``data``/``href``/lazy-load source."""
+        for key in ("src", "data", "data-src", "data-lazy-src", "data-original", "srcset"):
+            value = self.attrs.get(key)
+            if value:
+                return value
+        return None
+
+    @property
+    def role(self) -> str | None:
+        """The first token of ``role``, lower-cased."""
+        role = self.attrs.get("role", "").strip().lower().split()
+        return role[0] if role else None
+
+    def named_by_aria(self) -> bool:
+        """Whether aria-label, aria-labelledby text or title gives a name."""
+        return bool(
+            self.attrs.get("aria-label", "").strip()
+            or (self.labelledby_text or "").strip()
+            or self.attrs.get("title", "").strip()
+        )

@@ -1,0 +1,316 @@
+"""Scan HTML pages for image-like elements.
+
+Two passes over each page, both at C speed: :mod:`alttext.scan.tokens` finds the exact
+start tags (offsets, original text), and lxml builds the tree that answers context
+questions (ancestors, link text, figcaption, ``lang``). The two are paired by tag name in
+document order, checked against lxml's ``sourceline`` (the line where the start tag *ends*).
+Pages are processed one at a time, so memory does not grow with the number of files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import lxml.html
+from lxml import etree
+
+from alttext.captioners.base import CaptionContext
+from alttext.errors import ScanError
+from alttext.scan.encoding import DecodedHTML, decode_html
+from alttext.scan.model import AltState, Control, ImageElement
+from alttext.scan.tokens import StartTag, interesting_start_tags
+
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+_SPACE = re.compile(r"\s+")
+_CANDIDATES = etree.XPath("//img|//input|//area|//svg|//object|//*[@role]")
+_HEADING = etree.XPath(
+    "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]"
+)
+_PARENT_TEXT_TAGS = frozenset({"a", "button", "p", "li", "td", "th"})
+
+
+@dataclass(frozen=True, slots=True)
+class PageScan:
+    """The result of scanning one page: its images, or the error that stopped it."""
+
+    path: Path
+    rel_path: str
+    images: tuple[ImageElement, ...]
+    decoded: DecodedHTML | None
+    error: str | None = None
+
+
+def iter_html_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield HTML files under ``paths`` (files given directly are always yielded), sorted.
+
+    ``exclude`` globs match against the path relative to the directory given, and against
+    the file name (``drafts/*``, ``*.amp.html``).
+    """
+    patterns = tuple(exclude)
+
+    def excluded(rel: str) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+    for path in paths:
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames.sort()
+                for filename in sorted(filenames):
+                    if not filename.lower().endswith(HTML_SUFFIXES):
+                        continue
+                    full = Path(dirpath, filename)
+                    if not excluded(full.relative_to(path).as_posix()):
+                        yield full
+        else:
+            yield path
+
+
+def _collapse(text: str | None) -> str:
+    return _SPACE.sub(" ", text or "").strip()
+
+
+def _element_text(el: etree._Element) -> str:
+    return _collapse(el.text_content() if isinstance(el, lxml.html.HtmlElement) else "")
+
+
+def _line_col(text: str, offsets: list[int]) -> list[tuple[int, int]]:
+    """1-based (line, column) for sorted character ``offsets``, in one pass."""
+    out: list[tuple[int, int]] = []
+    line, line_start, cursor = 1, 0, 0
+    for offset in offsets:
+        newlines = text.count("\n", cursor, offset)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", cursor, offset) + 1
+        cursor = offset
+        out.append((line, offset - line_start + 1))
+    return out
+
+
+def _sourceline(el: etree._Element) -> int | None:
+    # lxml-stubs mistype sourceline; it is an int, or None for created elements.
+    line: int | None = getattr(el, "sourceline", None)
+    return line
+
+
+def _pair(
+    tags: list[StartTag], elements: list[etree._Element], text: str
+) -> list[etree._Element | None]:
+    """Pair each source tag with its lxml element (``None`` when lxml saw it differently)."""
+    by_name: dict[str, list[etree._Element]] = defaultdict(list)
+    for el in elements:
+        if isinstance(el.tag, str):
+            by_name[el.tag.lower()].append(el)
+    tag_names: dict[str, list[int]] = defaultdict(list)
+    for index, tag in enumerate(tags):
+        tag_names[tag.name].append(index)
+    paired: list[etree._Element | None] = [None] * len(tags)
+    end_line_of = [line for line, _ in _line_col(text, [t.end - 1 for t in tags])]
+    for name, indexes in tag_names.items():
+        els = by_name.get(name, [])
+        end_lines = [end_line_of[i] for i in indexes]
+        if len(els) == len(indexes) and all(
+            _sourceline(el) in (None, line) or line > 65535
+            for el, line in zip(els, end_lines, strict=True)
+        ):
+            for i, el in zip(indexes, els, strict=True):
+                paired[i] = el
+            continue
+        # The parsers disagree (recovered markup): pair by the line where each tag ends.
+        queues: dict[int | None, deque[etree._Element]] = defaultdict(deque)
+        for el in els:
+            queues[_sourceline(el)].append(el)
+        for i, line in zip(indexes, end_lines, strict=True):
+            if queues[line]:
+                paired[i] = queues[line].popleft()
+    return paired
+
+
+def _is_true(value: str | None) -> bool:
+    return value is not None and value.strip().lower() == "true"
+
+
+def _labelledby(doc: etree._Element, ids: str | None) -> str | None:
+    if not ids:
+        return None
+    parts = []
+    for ident in ids.split():
+        found = doc.xpath("//*[@id=$ident]", ident=ident)
+        if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+            parts.append(_element_text(found[0]))
+    return " ".join(p for p in parts if p) or None
+
+
+def _describe(
+    tag: StartTag,
+    el: etree._Element | None,
+    doc: etree._Element | None,
+    page_title: str | None,
+    with_context: bool,
+) -> dict[str, object]:
+    attrs = tag.attrs
+    hidden = "hidden" in attrs or _is_true(attrs.get("aria-hidden"))
+    ignored = "data-alttext-ignore" in attrs
+    in_template, in_noscript = tag.in_template, tag.in_noscript
+    lang = attrs.get("lang")
+    control: Control | None = None
+    parent_text: str | None = None
+    figcaption: str | None = None
+    svg_title: str | None = None
+    picture_srcsets: list[str] = []
+    if el is not None:
+        if tag.name == "svg":
+            for child in el:
+                if isinstance(child.tag, str) and child.tag.lower() == "title":
+                    svg_title = _element_text(child)
+                    break
+        parent = el.getparent()
+        if parent is not None and parent.tag == "picture":
+            picture_srcsets = [
+                s.get("srcset", "") for s in parent if s.tag == "source" and s.get("srcset")
+            ]
+        for anc in el.iterancestors():
+            atag = anc.tag.lower() if isinstance(anc.tag, str) else ""
+            if "hidden" in anc.attrib or _is_true(anc.get("aria-hidden")):
+                hidden = True
+            if "data-alttext-ignore" in anc.attrib:
+                ignored = True
+            if atag == "template":
+                in_template = True
+            elif atag == "noscript":
+                in_noscript = True
+            if lang is None:
+                lang = anc.get("lang") or anc.get("xml:lang")
+            role = (anc.get("role") or "").strip().lower()
+            if control is None and (
+                (atag == "a" and anc.get("href") is not None)
+                or atag == "button"
+                or role in ("link", "button")
+            ):
+                kind = "button" if (atag == "button" or role == "button") else "link"
+                control = Control(
+                    kind=kind,
+                    text=_element_text(anc),
+                    href=anc.get("href"),
+                    has_name=bool(
+                        (anc.get("aria-label") or "").strip()
+                        or (anc.get("title") or "").strip()
+                        or (doc is not None and _labelledby(doc, anc.get("aria-labelledby")))
+                    ),
+                    key=anc.getroottree().getpath(anc),
+                )
+            if parent_text is None and atag in _PARENT_TEXT_TAGS:
+                parent_text = _element_text(anc)
+            if with_context and figcaption is None and atag == "figure":
+                for child in anc.iter("figcaption"):
+                    figcaption = _element_text(child) or None
+                    break
+    labelledby = _labelledby(doc, attrs.get("aria-labelledby")) if doc is not None else None
+    context = CaptionContext()
+    if with_context:
+        heading = None
+        if el is not None:
+            found = _HEADING(el)
+            if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+                heading = _element_text(found[0]) or None
+        context = CaptionContext(
+            page_title=page_title,
+            heading=heading,
+            figcaption=figcaption,
+            control="button"
+            if control and control.kind == "button"
+            else ("link" if control else None),
+            control_text=(control.text or None) if control else None,
+            control_href=control.href if control else None,
+        )
+    return {
+        "hidden": hidden,
+        "ignored": ignored,
+        "in_template": in_template,
+        "in_noscript": in_noscript,
+        "lang": lang,
+        "control": control,
+        "parent_text": parent_text,
+        "labelledby_text": labelledby,
+        "svg_title": svg_title,
+        "picture_srcsets": tuple(picture_srcsets),
+        "context": context,
+    }
+
+
+def scan_text(
+    text: str, page: Path, rel_page: str, *, with_context: bool = False
+) -> tuple[ImageElement, ...]:
+    """Scan decoded page ``text`` and return its image-like elements in document order."""
+    tags = list(interesting_start_tags(text))
+    if not tags:
+        return ()
+    # lxml refuses str input that declares an encoding; blank the declaration out,
+    # keeping its length so line numbers stay true.
+    parse_text = _XML_DECL.sub(lambda m: " " * len(m.group(0)), text, count=1)
+    doc: etree._Element | None
+    try:
+        doc = lxml.html.document_fromstring(parse_text)
+    except (etree.ParserError, ValueError):
+        doc = None
+    elements: list[etree._Element] = []
+    if doc is not None:
+        found = _CANDIDATES(doc)
+        if isinstance(found, list):
+            elements = [e for e in found if isinstance(e, etree._Element)]
+    paired = _pair(tags, elements, text)
+    page_title = None
+    base_href = None
+    if doc is not None:
+        title = doc.find(".//title")
+        page_title = _element_text(title) or None if title is not None else None
+        base = doc.find(".//base[@href]")
+        base_href = base.get("href") if base is not None else None
+    positions = _line_col(text, [t.start for t in tags])
+    images = []
+    for tag, el, (line, column) in zip(tags, paired, positions, strict=True):
+        info = _describe(tag, el, doc, page_title, with_context)
+        images.append(
+            ImageElement(
+                page=page,
+                rel_page=rel_page,
+                element=tag.name,
+                line=line,
+                column=column,
+                start=tag.start,
+                end=tag.end,
+                snippet=text[tag.start : tag.end],
+                attrs=tag.attrs,
+                alt_state=AltState.of(tag.attrs.get("alt")),
+                base_href=base_href,
+                **info,  # type: ignore[arg-type]
+            )
+        )
+    return tuple(images)
+
+
+def scan_file(path: Path, root: Path, *, with_context: bool = False) -> PageScan:
+    """Read, decode and scan one page; read/decode failures become ``PageScan.error``."""
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return PageScan(path, rel, (), None, f"cannot read file: {exc.strerror or exc}")
+    try:
+        decoded = decode_html(data)
+    except ScanError as exc:
+        return PageScan(path, rel, (), None, str(exc))
+    images = scan_text(decoded.text, path, rel, with_context=with_context)
+    return PageScan(path, rel, images, decoded)

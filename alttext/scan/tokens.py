@@ -1,0 +1,130 @@
+"""Find start tags with their exact source offsets.
+
+lxml gives us a tree but not where a tag starts or its original text, and a rewrite must
+touch only the bytes it inserts. So one compiled regular expression walks the document as
+an HTML tokenizer does at the level that matters here: comments, CDATA, doctypes and
+processing instructions, end tags, start tags (attribute values may contain ``>``), and the
+raw-text elements (``script``, ``style``, ``textarea``, ``title``...) whose content is not
+markup. Only the start tags of image-like elements and of elements with a ``role`` are
+returned; everything else is stepped over at C speed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# An attribute as the HTML tokenizer reads it. Possessive quantifiers keep the match linear
+# on hostile input (no backtracking into attribute values).
+_ATTR = r"""[^\s/>][^\s/>=]*+(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>]*+))?+"""
+
+_TOKEN = re.compile(
+    r"""<(?:
+        !--(?:-?>|.*?--!?>|.*\Z)                  # comment; unterminated runs to the end
+      | !\[CDATA\[.*?(?:\]\]>|\Z)                  # CDATA section (foreign content)
+      | [!?][^>]*+(?:>|\Z)                         # doctype, bogus comment, processing instr.
+      | /([a-zA-Z][^\s/>]*+)[^>]*+(?:>|\Z)         # end tag (group 1: name)
+      | ([a-zA-Z][^\s/>]*+)((?:[\s/]*+"""
+    + _ATTR
+    + r""")*+)[\s/]*+>                             # start tag (2: name, 3: attributes)
+    )""",
+    re.DOTALL | re.VERBOSE,
+)
+
+_ATTR_PARSE = re.compile(r"""([^\s/>][^\s/>=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]*)))?""")
+
+#: Elements whose content is text, not markup (the HTML spec's raw text and RCDATA elements).
+RAW_TEXT = frozenset(
+    {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"}
+)
+
+#: Elements that are image-like whatever their attributes.
+IMAGE_TAGS = frozenset({"img", "input", "area", "svg", "object"})
+
+# Containers whose content assistive technology never sees (axe runs with scripting on,
+# so <noscript> content is not rendered).
+_CONTAINERS = ("template", "noscript")
+
+
+@dataclass(frozen=True, slots=True)
+class StartTag:
+    """One start tag as it stands in the source.
+
+    Attributes:
+        name: lower-case tag name.
+        start: character offset of its ``<``.
+        end: character offset just past its ``>``.
+        attrs: attributes with lower-case names; the first of duplicates wins (as in HTML);
+            values have character references decoded; a bare attribute has value ``""``.
+        in_template: inside a ``<template>`` element.
+        in_noscript: inside a ``<noscript>`` element.
+    """
+
+    name: str
+    start: int
+    end: int
+    attrs: dict[str, str]
+    in_template: bool
+    in_noscript: bool
+
+
+def parse_attrs(text: str) -> dict[str, str]:
+    """Parse the attribute part of a start tag into a dict (first occurrence wins)."""
+    attrs: dict[str, str] = {}
+    for match in _ATTR_PARSE.finditer(text):
+        name = match.group(1).lower()
+        if name in attrs:
+            continue
+        value = match.group(2)
+        if value is None:
+            value = match.group(3)
+        if value is None:
+            value = match.group(4)
+        attrs[name] = html.unescape(value) if value else ""
+    return attrs
+
+
+def interesting_start_tags(text: str) -> Iterator[StartTag]:
+    """Yield image-like start tags and start tags with a ``role`` attribute, in order."""
+    depth = {"template": 0, "noscript": 0}
+    pos = 0
+    finditer = _TOKEN.finditer
+    while True:
+        resumed = False
+        for match in finditer(text, pos):
+            end_name = match.group(1)
+            if end_name is not None:
+                end_name = end_name.lower()
+                if depth.get(end_name):
+                    depth[end_name] -= 1
+                continue
+            name = match.group(2)
+            if name is None:
+                continue
+            name = name.lower()
+            if name in RAW_TEXT:
+                close = re.compile(rf"</{name}[\s/>]", re.IGNORECASE).search(text, match.end())
+                pos = len(text) if close is None else close.start()
+                resumed = True
+                break
+            if name in _CONTAINERS:
+                depth[name] += 1
+                continue
+            attr_text = match.group(3)
+            if name in IMAGE_TAGS or "role" in attr_text.lower():
+                attrs = parse_attrs(attr_text)
+                if name in IMAGE_TAGS or "role" in attrs:
+                    yield StartTag(
+                        name=name,
+                        start=match.start(),
+                        end=match.end(),
+                        attrs=attrs,
+                        in_template=depth["template"] > 0,
+                        in_noscript=depth["noscript"] > 0,
+                    )
+            if name == "plaintext":
+                return
+        if not resumed:
+            return
