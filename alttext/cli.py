@@ -174,9 +174,16 @@ def check(
                 )
             )
         elif fmt == "sarif":
-            from alttext.report.sarif import render_sarif
+            from alttext.report.sarif import render_sarif, root_uri_for
 
-            stream.write(render_sarif(report.findings, report.errors, tool_version=__version__))
+            stream.write(
+                render_sarif(
+                    report.findings,
+                    report.errors,
+                    tool_version=__version__,
+                    root_uri=root_uri_for(report.root),
+                )
+            )
         else:
             from alttext.report.text import render_text
 

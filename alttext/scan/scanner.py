@@ -173,11 +173,11 @@ def _describe(
                 if isinstance(child.tag, str) and child.tag.lower() == "title":
                     svg_title = _element_text(child)
                     break
-        parent = el.getparent()
-        if parent is not None and parent.tag == "picture":
-            picture_srcsets = [
-                s.get("srcset", "") for s in parent if s.tag == "source" and s.get("srcset")
-            ]
+        # libxml2 does not know <source> is void and nests the <img> inside it, so look
+        # for the nearest <picture> rather than the parent.
+        for anc in el.iterancestors("picture"):
+            picture_srcsets = [s.get("srcset", "") for s in anc.iter("source") if s.get("srcset")]
+            break
         for anc in el.iterancestors():
             atag = anc.tag.lower() if isinstance(anc.tag, str) else ""
             if "hidden" in anc.attrib or _is_true(anc.get("aria-hidden")):

@@ -1,0 +1,66 @@
+"""Turn any backend's caption into good alt text (``shared/alt-text-rules.md``, fixer rule 8).
+
+One line, no markup, no "image of…" lead-in, sentence case, within the length limit and
+cut at a word boundary (preferring a whole first sentence). A caption that polishes down
+to nothing, or to a placeholder or a file name, is an error: an empty alt would mark an
+informative image as decorative.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from alttext.errors import NoCaption
+from alttext.rules.checks import is_filename_alt, is_placeholder_alt
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+_MARKDOWN = re.compile(r"[*_`#]+")
+_LEAD_IN = re.compile(
+    r"""^(?:
+        (?:this|the)\s+(?:image|picture|photo(?:graph)?|graphic|screenshot|illustration)
+            \s+(?:shows|depicts|displays|features|contains|is\s+of|presents)\s+
+      | (?:an?\s+|the\s+)?(?:close-up\s+)?(?:image|picture|photo(?:graph)?|graphic|screenshot|
+            illustration)\s+(?:of|showing|depicting)\s+
+      | (?:alt(?:\s+text)?|caption|description)\s*:\s*
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_QUOTES = "\"'“”‘’«»"
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    # A whole first sentence reads better than a clipped one, if it says enough.
+    match = _SENTENCE_END.search(text)
+    if match and 20 <= match.end() <= limit:
+        return text[: match.end()]
+    head = text[: limit + 1]
+    space = head.rfind(" ")
+    cut = head[:space] if space >= limit // 2 else text[:limit]
+    return cut.rstrip(" ,;:-–—(")
+
+
+def polish(caption: str, max_length: int = 125) -> str:
+    """Return alt text made from ``caption``; raise :class:`NoCaption` if nothing usable.
+
+    >>> polish("<p>This image shows a red  bicycle\\nleaning on a wall.</p>")
+    'A red bicycle leaning on a wall.'
+    """
+    text = html.unescape(_TAG.sub(" ", caption))
+    text = _MARKDOWN.sub("", text)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = _SPACE.sub(" ", text).strip().strip(_QUOTES).strip()
+    for _ in range(2):  # "Caption: An image of ..." has two lead-ins
+        text = _LEAD_IN.sub("", text).strip()
+    if text and text[0].islower():
+        text = text[0].upper() + text[1:]
+    text = _cut(text, max_length)
+    if not text or not any(ch.isalnum() for ch in text):
+        raise NoCaption("the caption was empty after polishing")
+    if is_placeholder_alt(text) or is_filename_alt(text, None):
+        raise NoCaption(f"the caption {text!r} is a placeholder or file name, not a description")
+    return text
