@@ -194,3 +194,143 @@ def check(
                 stream.write(line + "\n")
     if report.failed(config.threshold()):
         sys.exit(1)
+
+
+def backend_options(func: F) -> F:
+    """Options that choose and tune the captioning backend."""
+
+    @click.option(
+        "--backend",
+        default=None,
+        help="Captioning backend: offline (default; no network), wavespeed, openai, or an "
+        "installed plugin.",
+    )
+    @click.option("--model", default=None, help="Model id for the backend.")
+    @click.option(
+        "--api-base",
+        default=None,
+        metavar="URL",
+        help="Service base URL (else WAVESPEED_BASE_URL / OPENAI_BASE_URL).",
+    )
+    @click.option(
+        "--detail", type=click.Choice(["low", "medium", "high"]), default=None,
+        help="Caption detail  [default: low].",
+    )
+    @click.option("--focus", default=None, help="Subject or area the caption should focus on.")
+    @click.option("--sync/--no-sync", default=None, help="WaveSpeed sync mode.")
+    @click.option(
+        "--image-transport",
+        type=click.Choice(["auto", "url", "upload", "data-uri"]),
+        default=None,
+        help="How a remote backend gets the image  [default: auto].",
+    )
+    @click.option("--timeout", type=float, default=None, help="Seconds per HTTP request.")
+    @click.option(
+        "--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Caption cache folder (else ALTTEXT_CACHE_DIR or the user cache dir).",
+    )
+    @click.option("--no-cache", is_flag=True, help="Neither read nor write the caption cache.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _backend_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Translate backend option values into Config field overrides."""
+    no_cache = kwargs.pop("no_cache", False)
+    return {
+        "backend": kwargs.pop("backend", None),
+        "model": kwargs.pop("model", None),
+        "api_base": kwargs.pop("api_base", None),
+        "detail": kwargs.pop("detail", None),
+        "focus": kwargs.pop("focus", None),
+        "sync": kwargs.pop("sync", None),
+        "image_transport": kwargs.pop("image_transport", None),
+        "timeout": kwargs.pop("timeout", None),
+        "cache_dir": kwargs.pop("cache_dir", None),
+        "cache": False if no_cache else None,
+    }
+
+
+@main.command()
+@click.argument(
+    "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@backend_options
+@click.option("--language", default=None, help="Language of the alt text (BCP 47, e.g. de).")
+@click.option("--max-length", type=int, default=None, help="Alt text length limit [default: 125].")
+@click.option("--json", "as_json", is_flag=True, help="Print all results as a JSON list.")
+def caption(
+    images: tuple[Path, ...],
+    config_file: Path | None,
+    language: str | None,
+    max_length: int | None,
+    as_json: bool,
+    **backend: Any,
+) -> None:
+    """Caption image files and print the polished alt text for each.
+
+    Exit status: 0 = every image got an alt, 1 = some failed, 2 = usage or
+    configuration error (for example a missing API key).
+
+    \b
+    Examples:
+      alttext caption photo.jpg
+      alttext caption *.png --backend wavespeed --json
+      alttext caption chart.png --backend openai --model llava --api-base http://localhost:11434
+    """
+    import json
+    import os
+
+    from alttext.pipeline.caption import caption_files
+
+    config = build_config(config_file, max_length=max_length, **_backend_overrides(backend))
+    with library_errors():
+        results = caption_files(list(images), config, env=os.environ, language=language)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for item in results:
+            if item["error"]:
+                click.echo(f"{item['image']}: error: {item['error']}")
+            else:
+                click.echo(f"{item['image']}: {item['alt']}")
+    if any(item["error"] for item in results):
+        sys.exit(1)
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or clear the caption cache."""
+
+
+@cache.command("stats")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def cache_stats(cache_dir: Path | None) -> None:
+    """Show where the cache is, how many captions it holds and its size."""
+    import os
+
+    from alttext.store.cache import CaptionCache, default_cache_dir
+
+    with library_errors(), CaptionCache(cache_dir or default_cache_dir(os.environ)) as store:
+        stats = store.stats()
+    click.echo(f"directory: {stats.directory}")
+    click.echo(f"captions:  {stats.entries}")
+    click.echo(f"size:      {stats.size_bytes / 1024:.1f} KiB")
+
+
+@cache.command("clear")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.confirmation_option(prompt="Delete every cached caption (you will pay for them again)?")
+def cache_clear(cache_dir: Path | None) -> None:
+    """Delete every cached caption."""
+    import os
+
+    from alttext.store.cache import CaptionCache, default_cache_dir
+
+    with library_errors(), CaptionCache(cache_dir or default_cache_dir(os.environ)) as store:
+        removed = store.clear()
+    click.echo(f"removed {removed} cached caption(s)")

@@ -59,8 +59,8 @@ def polish(caption: str, max_length: int = 125) -> str:
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
     text = _cut(text, max_length)
-    if not text or not any(ch.isalnum() for ch in text):
-        raise NoCaption("the caption was empty after polishing")
+    if sum(ch.isalnum() for ch in text) < 2:
+        raise NoCaption(f"the caption {caption[:40]!r} has no usable text")
     if is_placeholder_alt(text) or is_filename_alt(text, None):
         raise NoCaption(f"the caption {text!r} is a placeholder or file name, not a description")
     return text

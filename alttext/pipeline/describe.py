@@ -1,0 +1,237 @@
+"""From image bytes to alt text, cheapest source first.
+
+Look-ups in order: the catalog (a person's or an earlier run's decision), alt text
+embedded in the image's own metadata, the caption cache, and only then the backend. Each
+answer from the backend is cached the moment it arrives. Thread-safe: ``fix`` calls
+:meth:`Describer.describe` from a pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from alttext.captioners.base import (
+    BackendOptions,
+    CaptionContext,
+    Captioner,
+    CaptionRequest,
+    CaptionResult,
+)
+from alttext.captioners.polish import polish
+from alttext.config import Config
+from alttext.errors import AltTextError, redact
+from alttext.store.cache import CacheKey, CaptionCache
+from alttext.store.catalog import Catalog
+
+Origin = Literal["catalog", "metadata", "cache", "backend"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    """An image ready to describe.
+
+    Attributes:
+        data: the original bytes.
+        mime: their MIME type.
+        sha256: hex digest of ``data`` (the cache and catalog key).
+        public_url: where a remote service could fetch it, if anywhere.
+        example: a human-readable "page src" label for the catalog.
+    """
+
+    data: bytes
+    mime: str
+    sha256: str
+    public_url: str | None = None
+    example: str = ""
+
+    @classmethod
+    def from_bytes(cls, data: bytes, mime: str, **kw: str | None) -> ImageInput:
+        """Build an input, hashing ``data``."""
+        return cls(data, mime, hashlib.sha256(data).hexdigest(), **kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Described:
+    """The outcome for one image: an alt text and where it came from, or an error."""
+
+    alt: str | None
+    origin: Origin | None
+    caption: str | None = None
+    backend: str | None = None
+    model: str | None = None
+    nsfw: bool | None = None
+    inference_ms: int | None = None
+    task_id: str | None = None
+    reviewed: bool | None = None
+    error: str | None = None
+
+
+def backend_options(config: Config, env: Mapping[str, str]) -> BackendOptions:
+    """The backend settings of ``config``; keys and URLs not set there come from ``env``."""
+    return BackendOptions(
+        base_url=config.api_base,
+        model=config.model,
+        timeout=config.timeout,
+        deadline=config.deadline,
+        max_concurrent=None,
+        per_minute=config.rate,
+        sync=config.sync,
+        image_transport=config.image_transport,  # type: ignore[arg-type]
+        ocr=config.ocr,
+        env=dict(env),
+    )
+
+
+@dataclass
+class Describer:
+    """Describes images for one run; counts where answers came from."""
+
+    config: Config
+    captioner: Captioner
+    cache: CaptionCache | None = None
+    catalog: Catalog | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _key(self, image: ImageInput, language: str | None) -> CacheKey:
+        return CacheKey(
+            content_hash=image.sha256,
+            backend=self.captioner.name,
+            model=self.config.model,
+            detail=self.config.detail,
+            focus=self.config.focus,
+            language=language,
+            max_length=self.config.max_length,
+        )
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def describe(
+        self,
+        image: ImageInput,
+        *,
+        language: str | None = None,
+        context: CaptionContext | None = None,
+    ) -> Described:
+        """Alt text for ``image``; failures come back as ``Described.error``, never raised."""
+        if self.catalog is not None:
+            entry = self.catalog.get(image.sha256)
+            if entry is not None:
+                self._count("catalog")
+                return Described(
+                    alt=entry.alt, origin="catalog", caption=entry.alt,
+                    backend=entry.source, reviewed=entry.reviewed,
+                )
+        if self.config.metadata_first:
+            from alttext.captioners.metadata import read_embedded_alt
+
+            embedded = read_embedded_alt(image.data, image.mime, language)
+            if embedded is not None:
+                try:
+                    alt = polish(embedded.text, self.config.max_length)
+                except AltTextError:
+                    alt = None
+                if alt is not None:
+                    self._count("metadata")
+                    self._record(image, alt, "metadata")
+                    return Described(
+                        alt=alt, origin="metadata", caption=embedded.text, backend="metadata"
+                    )
+        key = self._key(image, language)
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            self._count("cache")
+            return self._finish(image, cached, "cache")
+        request = CaptionRequest(
+            image=image.data,
+            mime_type=image.mime,
+            content_hash=image.sha256,
+            public_url=image.public_url,
+            detail=self.config.detail,  # type: ignore[arg-type]
+            focus=self.config.focus,
+            language=language,
+            max_length=self.config.max_length,
+            context=context or CaptionContext(),
+        )
+        self._count("api_calls")
+        try:
+            result = self.captioner.caption(request)
+        except AltTextError as exc:
+            self._count("failed")
+            return Described(alt=None, origin=None, backend=self.captioner.name, error=str(exc))
+        described = self._finish(image, result, "backend")
+        if described.alt is not None and self.cache is not None:
+            self.cache.put(key, result)
+        return described
+
+    def _finish(self, image: ImageInput, result: CaptionResult, origin: Origin) -> Described:
+        common = {
+            "caption": result.caption,
+            "backend": result.backend,
+            "model": result.model,
+            "nsfw": result.nsfw,
+            "inference_ms": result.inference_ms,
+            "task_id": result.task_id,
+        }
+        try:
+            alt = polish(result.caption, self.config.max_length)
+        except AltTextError as exc:
+            self._count("failed")
+            return Described(alt=None, origin=None, error=str(exc), **common)  # type: ignore[arg-type]
+        if origin == "backend":
+            self._count("backend")
+        source = f"backend:{result.backend}" + (f"/{result.model}" if result.model else "")
+        self._record(image, alt, source)
+        return Described(alt=alt, origin=origin, **common)  # type: ignore[arg-type]
+
+    def _record(self, image: ImageInput, alt: str, source: str) -> None:
+        if self.catalog is not None:
+            with self._lock:
+                self.catalog.add(image.sha256, alt, source, image.example)
+
+
+def safe_message(exc: BaseException, *secrets: str | None) -> str:
+    """An exception's message with secrets redacted, for reports."""
+    return redact(str(exc), *secrets)
+
+
+class DescriberSession:
+    """Opens the backend, cache and catalog a run needs, and closes them after.
+
+    The backend is built first so a missing API key fails before any work starts.
+    """
+
+    def __init__(self, config: Config, env: Mapping[str, str]) -> None:
+        from alttext.captioners.registry import create
+        from alttext.store.cache import default_cache_dir
+
+        self.config = config
+        self.captioner = create(config.backend, backend_options(config, env))
+        self.cache = (
+            CaptionCache(config.cache_dir or default_cache_dir(env)) if config.cache else None
+        )
+        self.catalog = Catalog.load(config.catalog) if config.catalog is not None else None
+        self.describer = Describer(config, self.captioner, self.cache, self.catalog)
+
+    def close(self) -> None:
+        """Save the catalog, close the cache and the backend (also after errors)."""
+        try:
+            if self.catalog is not None:
+                self.catalog.save()
+        finally:
+            if self.cache is not None:
+                self.cache.close()
+            self.captioner.close()
+
+    def __enter__(self) -> Describer:
+        return self.describer
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

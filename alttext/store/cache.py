@@ -1,0 +1,107 @@
+"""The persistent caption cache: never pay twice for the same image.
+
+Keyed by everything that changes the answer — the image's content hash, backend, model,
+detail, focus, language, length limit and prompt version — so a changed setting is a miss,
+not a wrong hit. Only successful captions are stored, one SQLite transaction each (via
+diskcache), right after the backend answers: a crash or Ctrl-C a moment later loses
+nothing that was paid for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from alttext.captioners.base import PROMPT_VERSION, CaptionResult
+from alttext.errors import ConfigError
+
+ENV_VAR = "ALTTEXT_CACHE_DIR"
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$ALTTEXT_CACHE_DIR``, else the platform's user cache folder."""
+    env = os.environ if env is None else env
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("alttext", appauthor=False))
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    """Everything that changes a caption."""
+
+    content_hash: str
+    backend: str
+    model: str | None
+    detail: str
+    focus: str | None
+    language: str | None
+    max_length: int
+    prompt_version: int = PROMPT_VERSION
+
+    def digest(self) -> str:
+        """A stable string key (JSON of the fields, hashed)."""
+        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return "caption:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """What ``alttext cache stats`` prints."""
+
+    directory: Path
+    entries: int
+    size_bytes: int
+
+
+class CaptionCache:
+    """A diskcache-backed store of :class:`CaptionResult` by :class:`CacheKey`."""
+
+    def __init__(self, directory: Path) -> None:
+        import diskcache
+
+        self.directory = directory
+        try:
+            self._cache = diskcache.Cache(str(directory))
+        except OSError as exc:
+            raise ConfigError(f"cannot open cache in {directory}: {exc.strerror or exc}") from exc
+
+    def get(self, key: CacheKey) -> CaptionResult | None:
+        """The cached result, or ``None``."""
+        raw = self._cache.get(key.digest())
+        if not isinstance(raw, str):
+            return None
+        try:
+            data: dict[str, Any] = json.loads(raw)
+            return CaptionResult(**data)
+        except (TypeError, ValueError):
+            return None  # an entry from an incompatible version: treat as a miss
+
+    def put(self, key: CacheKey, result: CaptionResult) -> None:
+        """Store a successful result (committed before this returns)."""
+        self._cache.set(key.digest(), json.dumps(asdict(result), sort_keys=True))
+
+    def stats(self) -> CacheStats:
+        """Entry count and size on disk."""
+        return CacheStats(self.directory, len(self._cache), int(self._cache.volume()))
+
+    def clear(self) -> int:
+        """Remove every entry; return how many there were."""
+        return int(self._cache.clear())
+
+    def close(self) -> None:
+        """Close the underlying database."""
+        self._cache.close()
+
+    def __enter__(self) -> CaptionCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
