@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alttext.rules.model import FileError, Finding, Severity
+
+if TYPE_CHECKING:
+    from alttext.pipeline.fix import FixReport
 
 VERSION = 1
 
@@ -61,3 +64,39 @@ def check_document(
 def render_json(document: dict[str, Any]) -> str:
     """Serialise deterministically; non-ASCII stays readable."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def fix_document(report: FixReport) -> dict[str, Any]:
+    """``fix --report``: the check contract plus one entry per image that needed alt."""
+    document = check_document(report.files, report.images, report.findings, report.errors)
+    images = []
+    for outcome in report.outcomes:
+        image, described = outcome.image, outcome.described
+        images.append(
+            {
+                "file": image.rel_page,
+                "line": image.line,
+                "column": image.column,
+                "element": image.element,
+                "src": image.src,
+                "snippet": image.snippet,
+                "content_hash": outcome.content_hash,
+                "action": outcome.action,
+                "alt": outcome.alt,
+                "origin": described.origin if described else None,
+                "backend": described.backend if described else None,
+                "model": described.model if described else None,
+                "nsfw": described.nsfw if described else None,
+                "inference_ms": described.inference_ms if described else None,
+                "error": outcome.error,
+            }
+        )
+    document["images"] = images
+    document["fix"] = {
+        "files_changed": report.files_changed,
+        "alts_written": report.alts_written,
+        "failed": len(report.failed),
+        "from": {k: report.counts.get(k, 0) for k in ("catalog", "metadata", "cache", "backend")},
+        "api_calls": report.counts.get("api_calls", 0),
+    }
+    return document

@@ -1,0 +1,338 @@
+"""The pipeline behind ``alttext fix``: scan, resolve, describe once per image, rewrite.
+
+Phases, so that an interrupted run leaves every page untouched and a re-run pays nothing
+twice (captions are cached as they arrive):
+
+1. scan every page and pick the images to fill (missing alt; with ``replace_bad`` also
+   file-name and placeholder alts); spacers get ``alt=""`` without a caption;
+2. resolve each image to bytes and its sha256, once per distinct reference, and start
+   describing each distinct (image, language) as soon as it is first seen, ``jobs`` at a
+   time;
+3. when every description is in, rewrite each page (only the inserted attributes change),
+   or produce a unified diff instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from alttext.config import Config
+from alttext.errors import AltTextError
+from alttext.images.fetch import NetworkPolicy
+from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef, LoadedImage, load_ref
+from alttext.pipeline.check import iter_pages, scan_root
+from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
+from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
+from alttext.rules.checks import audit_page, is_filename_alt, is_placeholder_alt, is_tiny
+from alttext.rules.model import FileError, Finding
+from alttext.scan.model import AltState, ImageElement
+
+Mode = Literal["write", "dry-run", "patch"]
+
+
+@dataclass(slots=True)
+class ImageOutcome:
+    """What happened to one image that needed alt text."""
+
+    image: ImageElement
+    action: Literal["filled", "decorative", "failed", "pending"]
+    alt: str | None = None
+    content_hash: str | None = None
+    described: Described | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class FixReport:
+    """Everything ``fix`` did, for the summary line and ``--report``."""
+
+    root: Path
+    files: int = 0
+    images: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    outcomes: list[ImageOutcome] = field(default_factory=list)
+    files_changed: int = 0
+    patch: bytes = b""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def alts_written(self) -> int:
+        """Images that got an alt attribute (captions and spacers)."""
+        return sum(1 for o in self.outcomes if o.action in ("filled", "decorative"))
+
+    @property
+    def failed(self) -> list[ImageOutcome]:
+        """Images that still have no alt text."""
+        return [o for o in self.outcomes if o.action == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every image that needed alt got one and every page was readable."""
+        return not self.failed and not self.errors
+
+
+def needs_alt(image: ImageElement, replace_bad: bool) -> bool:
+    """Whether ``fix`` should write an alt for this element.
+
+    Never a person's alt (unless it is a file name or placeholder and ``replace_bad``),
+    never ``alt=""`` on an ``img`` (decorative), never hidden, ignored or template content,
+    never an element that already has a name through ARIA or a presentational role.
+    ``<noscript>`` content is filled: it is what users without JavaScript get.
+    """
+    if image.hidden or image.ignored or image.in_template:
+        return False
+    name = image.element
+    if name == "input":
+        if image.attrs.get("type", "").strip().lower() != "image":
+            return False
+    elif name == "area":
+        if "href" not in image.attrs:
+            return False
+    elif name != "img":
+        return False
+    if image.named_by_aria() or image.role in ("none", "presentation"):
+        return False
+    state = image.alt_state
+    if state is AltState.MISSING:
+        return True
+    if state is AltState.EMPTY:
+        return name == "input"  # an image button with alt="" has no name: a defect
+    if not replace_bad:
+        return False
+    alt = image.alt or ""
+    return state is AltState.WHITESPACE or is_filename_alt(alt, image.src) or is_placeholder_alt(alt)
+
+
+def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
+    """The resolver's view of an element."""
+    attrs = image.attrs
+    return ImageRef(
+        page_path=image.page,
+        site_root=site_root,
+        src=attrs.get("src"),
+        srcset=attrs.get("srcset"),
+        lazy={k: attrs[k] for k in LAZY_ATTRIBUTES if k in attrs},
+        picture_srcsets=image.picture_srcsets,
+        base_href=image.base_href,
+    )
+
+
+class _Loader:
+    """Loads images once per distinct reference (one image on 1,000 pages: one read)."""
+
+    def __init__(self, config: Config, site_root: Path) -> None:
+        self.config = config
+        self.site_root = site_root
+        self.policy = NetworkPolicy(
+            allow_private_hosts=config.allow_private_hosts, read_timeout=config.timeout
+        )
+        self._memo: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
+
+    def load(self, image: ImageElement) -> LoadedImage:
+        ref = image_ref(image, self.site_root)
+        page_dir = image.page.parent if not ref.base_href else image.page
+        memo_key = (
+            page_dir, ref.src, ref.srcset, tuple(sorted(ref.lazy.items())),
+            ref.picture_srcsets, ref.base_href,
+        )
+        if memo_key not in self._memo:
+            try:
+                self._memo[memo_key] = load_ref(
+                    ref, self.policy, base_url=self.config.base_url,
+                    allow_remote=self.config.remote,
+                )
+            except AltTextError as exc:
+                self._memo[memo_key] = exc
+        found = self._memo[memo_key]
+        if isinstance(found, AltTextError):
+            raise found
+        return found
+
+
+def _patch_path(path: Path, root: Path) -> str:
+    """Paths in patches are relative to the working directory when possible (git apply)."""
+    for base in (Path.cwd(), root):
+        try:
+            return path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def run_fix(
+    paths: Iterable[Path],
+    config: Config,
+    *,
+    env: Mapping[str, str],
+    mode: Mode = "write",
+    on_total: Callable[[int], None] | None = None,
+    on_described: Callable[[], None] | None = None,
+    describer: Describer | None = None,
+) -> FixReport:
+    """Fill missing alt text in the HTML under ``paths``.
+
+    Args:
+        paths: HTML files and directories.
+        config: settings (backend, cache, catalog, limits...).
+        env: environment for backend credentials (``WAVESPEED_API_KEY``...).
+        mode: ``write`` replaces files atomically; ``dry-run`` and ``patch`` only fill
+            :attr:`FixReport.patch`.
+        on_total: told the number of distinct images to describe, once known.
+        on_described: called after each description, for progress display.
+        describer: an already-open describer (tests, plugins); by default one is opened
+            from ``config`` and closed at the end.
+
+    Raises:
+        ConfigError: before any work, for a bad backend, missing key or bad catalog.
+    """
+    paths = list(paths)
+    root = scan_root(paths, config.site_root)
+    site_root = config.site_root or root
+    session = None
+    if describer is None:
+        session = DescriberSession(config, env)
+        describer = session.describer
+    report = FixReport(root=root)
+    try:
+        _run(paths, config, root, site_root, describer, report, mode, on_total, on_described)
+    finally:
+        report.counts = dict(describer.counts)
+        if session is not None:
+            session.close()
+    return report
+
+
+def _run(
+    paths: list[Path],
+    config: Config,
+    root: Path,
+    site_root: Path,
+    describer: Describer,
+    report: FixReport,
+    mode: Mode,
+    on_total: Callable[[int], None] | None,
+    on_described: Callable[[], None] | None,
+) -> None:
+    loader = _Loader(config, site_root)
+    futures: dict[tuple[str, str | None], Future[Described]] = {}
+    pending: list[tuple[ImageOutcome, tuple[str, str | None] | None]] = []
+    pages: dict[Path, list[tuple[ImageOutcome, tuple[str, str | None] | None]]] = {}
+    # Bound the images held in memory while waiting for a worker.
+    slots = threading.BoundedSemaphore(config.jobs * 4)
+
+    def describe(loaded: LoadedImage, image: ImageElement, example: str) -> Described:
+        try:
+            return describer.describe(
+                ImageInput(loaded.data, loaded.mime, loaded.sha256, loaded.public_url, example),
+                language=image.lang,
+                context=image.context,
+            )
+        finally:
+            slots.release()
+            if on_described is not None:
+                on_described()
+
+    with ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="alttext") as pool:
+        try:
+            for page in iter_pages(paths, config, root, with_context=True):
+                report.files += 1
+                if page.error is not None:
+                    report.errors.append(FileError(page.rel_path, page.error))
+                    continue
+                report.images += len(page.images)
+                report.findings.extend(audit_page(page.images, config.rule_settings()))
+                entries = pages.setdefault(page.path, [])
+                for image in page.images:
+                    if not needs_alt(image, config.replace_bad):
+                        continue
+                    outcome, loaded = _prepare(image, loader)
+                    key = (loaded.sha256, image.lang) if outcome.action == "pending" else None
+                    if loaded is not None and key is not None and key not in futures:
+                        slots.acquire()
+                        example = f"{image.rel_page} {image.src or ''}".strip()
+                        futures[key] = pool.submit(describe, loaded, image, example)
+                    entries.append((outcome, key))
+                    pending.append((outcome, key))
+            if on_total is not None:
+                on_total(len(futures))
+            for outcome, key in pending:
+                if key is None:
+                    continue
+                described = futures[key].result()
+                outcome.described = described
+                if described.alt is not None:
+                    outcome.action, outcome.alt = "filled", described.alt
+                else:
+                    outcome.action, outcome.error = "failed", described.error or "no caption"
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
+    report.outcomes = [outcome for outcome, _ in pending]
+    _rewrite(pages, report, mode, root)
+
+
+def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, LoadedImage | None]:
+    """Decide what an image needs: a spacer alt, a description (pending), or an error."""
+    if image.element == "img" and is_tiny(image, None):
+        return ImageOutcome(image, "decorative", alt=""), None
+    if image.element == "area":
+        why = "an image map area needs a person to say where it leads"
+        return ImageOutcome(image, "failed", error=why), None
+    try:
+        loaded = loader.load(image)
+    except AltTextError as exc:
+        return ImageOutcome(image, "failed", error=str(exc)), None
+    if image.element == "img" and is_tiny(image, loaded.size):
+        return ImageOutcome(image, "decorative", alt="", content_hash=loaded.sha256), None
+    return ImageOutcome(image, "pending", content_hash=loaded.sha256), loaded
+
+
+def _rewrite(
+    pages: dict[Path, list[tuple[ImageOutcome, tuple[str, str | None] | None]]],
+    report: FixReport,
+    mode: Mode,
+    root: Path,
+) -> None:
+    patches: list[bytes] = []
+    for path, entries in pages.items():
+        edits = [
+            Edit(o.image.start, o.image.end, o.image.snippet, o.alt)
+            for o, _ in entries
+            if o.action in ("filled", "decorative") and o.alt is not None
+        ]
+        if not edits:
+            continue
+        try:
+            before, after = rewrite_file(path, edits, write=(mode == "write"))
+        except AltTextError as exc:
+            rel = entries[0][0].image.rel_page
+            report.errors.append(FileError(rel, f"not rewritten: {exc}"))
+            for outcome, _ in entries:
+                if outcome.action in ("filled", "decorative"):
+                    outcome.action, outcome.error = "failed", f"page not rewritten: {exc}"
+            continue
+        if after != before:
+            report.files_changed += 1
+            if mode != "write":
+                encoding = _encoding_of(before)
+                patches.append(unified_diff_bytes(_patch_path(path, root), before, after, encoding))
+    report.patch = b"".join(patches)
+
+
+def _encoding_of(data: bytes) -> str:
+    from alttext.scan.encoding import sniff_encoding
+
+    return sniff_encoding(data)[0]
+
+
+def default_env() -> Mapping[str, str]:
+    """The process environment (the CLI's source of credentials)."""
+    return os.environ
