@@ -73,11 +73,11 @@ def rules_for(html: str, settings: RuleSettings | None = None, probe=None) -> li
         ('<p>Sales up <img src=h.png alt="sales  UP"></p>', ["image-redundant-alt"]),
         ('<a href=/>Home <img src=h.png alt="House icon"></a>', []),
         # link-name / button-name (image-only controls)
-        ('<a href=/><img src=h.png alt=""></a>', ["alt-decorative-review", "link-name"]),
-        ('<a href=/ aria-label="Home"><img src=h.png alt=""></a>', ["alt-decorative-review"]),
+        ('<a href=/><img src=h.png alt=""></a>', ["link-name"]),
+        ('<a href=/ aria-label="Home"><img src=h.png alt=""></a>', []),
         ('<a href=/><img src=h.png alt="Home"></a>', []),
-        ('<a href=/><img src=a alt=""><img src=b alt="Home"></a>', ["alt-decorative-review"]),
-        ('<button><img src=h.png alt=""></button>', ["alt-decorative-review", "button-name"]),
+        ('<a href=/><img src=a alt=""><img src=b alt="Home"></a>', []),
+        ('<button><img src=h.png alt=""></button>', ["button-name"]),
         ('<button>Save <img src=h.png alt=""></button>', []),
     ],
 )
@@ -137,6 +137,14 @@ def test_decorative_review_and_spacers() -> None:
     assert rules_for('<img src=a.png alt="">', probe=lambda _i: (640, 480)) == [
         "alt-decorative-review"
     ]
+
+
+def test_link_name_points_at_the_link() -> None:
+    html = '<p>x</p>\n<a class=x\n href="/">\n  <img src=h.png alt=""></a>'
+    images = scan_text(html, Path("p.html"), "p.html")
+    (finding,) = audit_page(images)
+    assert (finding.rule, finding.line, finding.column) == ("link-name", 2, 1)
+    assert finding.snippet == '<a class=x\n href="/">' and finding.element == "a"
 
 
 def test_rules_can_be_disabled_and_relevelled() -> None:

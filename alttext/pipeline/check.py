@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alttext.config import Config
+from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef
 from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
+from alttext.scan.model import ImageElement
 from alttext.scan.scanner import PageScan, iter_html_files, scan_file
 
 
@@ -61,13 +63,13 @@ def run_check(
     Args:
         paths: files and directories to scan.
         config: settings (rules, excludes, site root).
-        probe_factory: builds the intrinsic-size probe for a site root (``None``: judge
-            spacers by their width/height attributes only).
+        probe_factory: builds the intrinsic-size probe for a site root; the default reads
+            local files only (an audit never touches the network).
         on_page: called after each page, for progress display.
     """
     paths = list(paths)
     root = scan_root(paths, config.site_root)
-    probe = probe_factory(config.site_root or root) if probe_factory else None
+    probe = (probe_factory or local_size_probe)(config.site_root or root)
     settings = config.rule_settings()
     report = CheckReport(root=root)
     for page in iter_pages(paths, config, root):
@@ -80,3 +82,37 @@ def run_check(
         if on_page is not None:
             on_page(page)
     return report
+
+
+def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
+    """The resolver's view of an element."""
+    attrs = image.attrs
+    return ImageRef(
+        page_path=image.page.resolve(),
+        site_root=site_root.resolve(),
+        src=attrs.get("src"),
+        srcset=attrs.get("srcset"),
+        lazy={k: attrs[k] for k in LAZY_ATTRIBUTES if k in attrs},
+        picture_srcsets=image.picture_srcsets,
+        base_href=image.base_href,
+    )
+
+
+def local_size_probe(site_root: Path) -> SizeProbe:
+    """Intrinsic size of an image that is a local file under ``site_root``, else ``None``."""
+    from alttext.errors import AltTextError
+    from alttext.images.fetch import NetworkPolicy
+    from alttext.images.resolve import SourceKind, load_image, resolve_source
+
+    policy = NetworkPolicy()
+
+    def probe(image: ImageElement) -> tuple[int, int] | None:
+        try:
+            resolved = resolve_source(image_ref(image, site_root))
+            if resolved.kind is SourceKind.REMOTE:
+                return None
+            return load_image(resolved, policy, allow_remote=False).size
+        except AltTextError:
+            return None
+
+    return probe

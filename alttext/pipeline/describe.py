@@ -126,8 +126,11 @@ class Describer:
             if entry is not None:
                 self._count("catalog")
                 return Described(
-                    alt=entry.alt, origin="catalog", caption=entry.alt,
-                    backend=entry.source, reviewed=entry.reviewed,
+                    alt=entry.alt,
+                    origin="catalog",
+                    caption=entry.alt,
+                    backend=entry.source,
+                    reviewed=entry.reviewed,
                 )
         if self.config.metadata_first:
             from alttext.captioners.metadata import read_embedded_alt

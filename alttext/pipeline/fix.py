@@ -25,8 +25,8 @@ from typing import Literal
 from alttext.config import Config
 from alttext.errors import AltTextError
 from alttext.images.fetch import NetworkPolicy
-from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef, LoadedImage, load_ref
-from alttext.pipeline.check import iter_pages, scan_root
+from alttext.images.resolve import LoadedImage, load_ref
+from alttext.pipeline.check import image_ref, iter_pages, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
 from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
 from alttext.rules.checks import audit_page, is_filename_alt, is_placeholder_alt, is_tiny
@@ -107,20 +107,8 @@ def needs_alt(image: ImageElement, replace_bad: bool) -> bool:
     if not replace_bad:
         return False
     alt = image.alt or ""
-    return state is AltState.WHITESPACE or is_filename_alt(alt, image.src) or is_placeholder_alt(alt)
-
-
-def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
-    """The resolver's view of an element."""
-    attrs = image.attrs
-    return ImageRef(
-        page_path=image.page,
-        site_root=site_root,
-        src=attrs.get("src"),
-        srcset=attrs.get("srcset"),
-        lazy={k: attrs[k] for k in LAZY_ATTRIBUTES if k in attrs},
-        picture_srcsets=image.picture_srcsets,
-        base_href=image.base_href,
+    return (
+        state is AltState.WHITESPACE or is_filename_alt(alt, image.src) or is_placeholder_alt(alt)
     )
 
 
@@ -139,13 +127,19 @@ class _Loader:
         ref = image_ref(image, self.site_root)
         page_dir = image.page.parent if not ref.base_href else image.page
         memo_key = (
-            page_dir, ref.src, ref.srcset, tuple(sorted(ref.lazy.items())),
-            ref.picture_srcsets, ref.base_href,
+            page_dir,
+            ref.src,
+            ref.srcset,
+            tuple(sorted(ref.lazy.items())),
+            ref.picture_srcsets,
+            ref.base_href,
         )
         if memo_key not in self._memo:
             try:
                 self._memo[memo_key] = load_ref(
-                    ref, self.policy, base_url=self.config.base_url,
+                    ref,
+                    self.policy,
+                    base_url=self.config.base_url,
                     allow_remote=self.config.remote,
                 )
             except AltTextError as exc:

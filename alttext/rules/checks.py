@@ -14,7 +14,7 @@ from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
 from alttext.rules.model import RULES, Finding, Severity
-from alttext.scan.model import AltState, ImageElement
+from alttext.scan.model import AltState, Control, ImageElement
 
 SizeProbe = Callable[[ImageElement], "tuple[int, int] | None"]
 
@@ -129,21 +129,27 @@ class _Emitter:
         self.settings = settings
         self.found: list[Finding] = []
 
-    def __call__(self, image: ImageElement, rule: str, message: str) -> None:
+    def __call__(
+        self, image: ImageElement, rule: str, message: str, *, at: Control | None = None
+    ) -> None:
+        """Record a finding at ``image`` (or at the control ``at`` that contains it)."""
         severity = self.settings.severity(rule)
         if severity is None:
             return
+        located = at is not None and at.line > 0
         self.found.append(
             Finding(
                 file=image.rel_page,
-                line=image.line,
-                column=image.column,
+                line=at.line if at is not None and located else image.line,
+                column=at.column if at is not None and located else image.column,
                 rule=rule,
                 severity=severity,
                 message=message,
-                element=image.element,
+                element=("button" if at.kind == "button" else "a")
+                if at and located
+                else image.element,
                 src=image.src,
-                snippet=image.snippet,
+                snippet=at.snippet if at is not None and located else image.snippet,
             )
         )
 
@@ -163,7 +169,9 @@ def _check_img(
     if state is AltState.PRESENT and alt is not None:
         _check_alt_text(image, alt, emit, settings)
     elif state is AltState.EMPTY:
-        decorative = presentational or (image.control is not None and bool(image.control.text))
+        # Inside a link or button: with text it is decorative; without, link-name /
+        # button-name already report the real problem.
+        decorative = presentational or image.control is not None
         if not decorative:
             size = probe(image) if probe is not None else None
             decorative = is_tiny(image, size)
@@ -240,6 +248,7 @@ def _check_controls(images: list[ImageElement], emit: _Emitter) -> None:
                 members[0],
                 rule,
                 f'{what} contains only images with alt="" and so has no accessible name',
+                at=control,
             )
 
 

@@ -39,6 +39,11 @@ class Control:
         href: the link target, when a link.
         has_name: the control names itself (aria-label, aria-labelledby, title).
         key: identifies the control within its page, to group the images inside it.
+        start: character offset of the control's start tag, when it has no name (so a
+            link-name / button-name finding can point at it); else -1.
+        snippet: that start tag's text, or ``""``.
+        line: 1-based line of that start tag (0 when unknown).
+        column: 1-based column of that start tag (0 when unknown).
     """
 
     kind: str
@@ -46,6 +51,10 @@ class Control:
     href: str | None
     has_name: bool
     key: str
+    start: int = -1
+    snippet: str = ""
+    line: int = 0
+    column: int = 0
 
 
 @dataclass(frozen=True, slots=True)

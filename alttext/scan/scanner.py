@@ -24,7 +24,7 @@ from alttext.captioners.base import CaptionContext
 from alttext.errors import ScanError
 from alttext.scan.encoding import DecodedHTML, decode_html
 from alttext.scan.model import AltState, Control, ImageElement
-from alttext.scan.tokens import StartTag, interesting_start_tags
+from alttext.scan.tokens import StartTag, interesting_start_tags, last_start_tag
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 
@@ -156,6 +156,7 @@ def _describe(
     doc: etree._Element | None,
     page_title: str | None,
     with_context: bool,
+    tag_text: str | None = None,
 ) -> dict[str, object]:
     attrs = tag.attrs
     hidden = "hidden" in attrs or _is_true(attrs.get("aria-hidden"))
@@ -197,16 +198,25 @@ def _describe(
                 or role in ("link", "button")
             ):
                 kind = "button" if (atag == "button" or role == "button") else "link"
+                text_of_control = _element_text(anc)
+                has_name = bool(
+                    (anc.get("aria-label") or "").strip()
+                    or (anc.get("title") or "").strip()
+                    or (doc is not None and _labelledby(doc, anc.get("aria-labelledby")))
+                )
+                where = None
+                if not text_of_control and not has_name and tag_text is not None:
+                    where = last_start_tag(tag_text, frozenset({atag}), tag.start)
                 control = Control(
                     kind=kind,
-                    text=_element_text(anc),
+                    text=text_of_control,
                     href=anc.get("href"),
-                    has_name=bool(
-                        (anc.get("aria-label") or "").strip()
-                        or (anc.get("title") or "").strip()
-                        or (doc is not None and _labelledby(doc, anc.get("aria-labelledby")))
-                    ),
+                    has_name=has_name,
                     key=anc.getroottree().getpath(anc),
+                    start=where[0] if where else -1,
+                    snippet=tag_text[where[0] : where[1]] if where and tag_text else "",
+                    line=_line_col(tag_text, [where[0]])[0][0] if where and tag_text else 0,
+                    column=_line_col(tag_text, [where[0]])[0][1] if where and tag_text else 0,
                 )
             if parent_text is None and atag in _PARENT_TEXT_TAGS:
                 parent_text = _element_text(anc)
@@ -278,7 +288,7 @@ def scan_text(
     positions = _line_col(text, [t.start for t in tags])
     images = []
     for tag, el, (line, column) in zip(tags, paired, positions, strict=True):
-        info = _describe(tag, el, doc, page_title, with_context)
+        info = _describe(tag, el, doc, page_title, with_context, text)
         images.append(
             ImageElement(
                 page=page,

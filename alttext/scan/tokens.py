@@ -128,3 +128,19 @@ def interesting_start_tags(text: str) -> Iterator[StartTag]:
                 return
         if not resumed:
             return
+
+
+def last_start_tag(
+    text: str, names: frozenset[str], end: int, window: int = 65536
+) -> tuple[int, int] | None:
+    """Offsets of the last start tag named in ``names`` before ``end`` (within ``window``).
+
+    Used rarely (to locate an empty link around an image), so a bounded re-scan is fine.
+    """
+    begin = max(0, end - window)
+    found = None
+    for match in _TOKEN.finditer(text, begin, end):
+        name = match.group(2)
+        if name is not None and name.lower() in names:
+            found = (match.start(), match.end())
+    return found
