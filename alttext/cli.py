@@ -130,6 +130,18 @@ def main() -> None:
     help="Exit 1 when a finding is at or above this severity  [default: error].",
 )
 @click.option("--max-length", type=int, default=None, help="Alt text length limit [default: 125].")
+@click.option(
+    "--require-reviewed",
+    is_flag=True,
+    default=None,
+    help="Report alt text that came from an unreviewed catalog entry (needs --catalog).",
+)
+@click.option(
+    "--catalog",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The catalog for --require-reviewed.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def check(
     paths: tuple[Path, ...],
@@ -140,6 +152,8 @@ def check(
     output: Path | None,
     fail_on: str | None,
     max_length: int | None,
+    require_reviewed: bool | None,
+    catalog: Path | None,
     quiet: bool,
 ) -> None:
     """Audit built HTML for images without usable alt text.
@@ -158,7 +172,13 @@ def check(
     from alttext.progress import Progress
 
     config = build_config(
-        config_file, site_root=site_root, exclude=exclude, fail_on=fail_on, max_length=max_length
+        config_file,
+        site_root=site_root,
+        exclude=exclude,
+        fail_on=fail_on,
+        max_length=max_length,
+        require_reviewed=require_reviewed,
+        catalog=catalog,
     )
     progress = Progress("scanning", enabled=None if not quiet else False)
     with library_errors():
@@ -213,7 +233,9 @@ def backend_options(func: F) -> F:
         help="Service base URL (else WAVESPEED_BASE_URL / OPENAI_BASE_URL).",
     )
     @click.option(
-        "--detail", type=click.Choice(["low", "medium", "high"]), default=None,
+        "--detail",
+        type=click.Choice(["low", "medium", "high"]),
+        default=None,
         help="Caption detail  [default: low].",
     )
     @click.option("--focus", default=None, help="Subject or area the caption should focus on.")
@@ -226,7 +248,9 @@ def backend_options(func: F) -> F:
     )
     @click.option("--timeout", type=float, default=None, help="Seconds per HTTP request.")
     @click.option(
-        "--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
         help="Caption cache folder (else ALTTEXT_CACHE_DIR or the user cache dir).",
     )
     @click.option("--no-cache", is_flag=True, help="Neither read nor write the caption cache.")
@@ -258,7 +282,9 @@ def _backend_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
 @click.argument(
     "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @backend_options
 @click.option("--language", default=None, help="Language of the alt text (BCP 47, e.g. de).")
 @click.option("--max-length", type=int, default=None, help="Alt text length limit [default: 125].")
@@ -340,24 +366,49 @@ def cache_clear(cache_dir: Path | None) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @config_options
 @backend_options
-@click.option("--base-url", default=None, metavar="URL",
-              help="The site's public URL; absolute URLs under it are read from disk.")
-@click.option("--replace-bad", is_flag=True, default=None,
-              help="Also replace alt text that is a file name or a placeholder.")
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="The site's public URL; absolute URLs under it are read from disk.",
+)
+@click.option(
+    "--replace-bad",
+    is_flag=True,
+    default=None,
+    help="Also replace alt text that is a file name or a placeholder.",
+)
 @click.option("--dry-run", is_flag=True, help="Change nothing; print a unified diff.")
-@click.option("--patch", "patch_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Change nothing; write a git-apply / patch -p1 compatible diff to FILE.")
-@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a report of every image to FILE.")
-@click.option("--report-format", type=click.Choice(["json", "sarif"]), default="json",
-              show_default=True)
-@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Committed JSON catalog of alt decisions (read first, new captions added).")
+@click.option(
+    "--patch",
+    "patch_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Change nothing; write a git-apply / patch -p1 compatible diff to FILE.",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a report of every image to FILE.",
+)
+@click.option(
+    "--report-format", type=click.Choice(["json", "sarif"]), default="json", show_default=True
+)
+@click.option(
+    "--catalog",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Committed JSON catalog of alt decisions (read first, new captions added).",
+)
 @click.option("-j", "--jobs", type=int, default=None, help="Images captioned at once [default: 8].")
 @click.option("--rate", type=float, default=None, help="At most N backend requests per minute.")
 @click.option("--no-remote", is_flag=True, help="Never fetch images from other hosts.")
-@click.option("--allow-private-hosts", is_flag=True, default=None,
-              help="Allow fetching from private, loopback and link-local addresses.")
+@click.option(
+    "--allow-private-hosts",
+    is_flag=True,
+    default=None,
+    help="Allow fetching from private, loopback and link-local addresses.",
+)
 @click.option("--max-length", type=int, default=None, help="Alt text length limit [default: 125].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def fix(
@@ -425,8 +476,12 @@ def fix(
     with library_errors():
         try:
             report = run_fix(
-                paths, config, env=os.environ, mode=mode,  # type: ignore[arg-type]
-                on_total=set_total, on_described=progress.advance,
+                paths,
+                config,
+                env=os.environ,
+                mode=mode,  # type: ignore[arg-type]
+                on_total=set_total,
+                on_described=progress.advance,
             )
         finally:
             progress.close()
@@ -469,7 +524,9 @@ def _write_fix_report(report: Any, path: Path, fmt: str) -> None:
         from alttext.report.sarif import render_sarif, root_uri_for
 
         text = render_sarif(
-            report.findings, report.errors, tool_version=__version__,
+            report.findings,
+            report.errors,
+            tool_version=__version__,
             root_uri=root_uri_for(report.root),
         )
     else:
@@ -480,3 +537,89 @@ def _write_fix_report(report: Any, path: Path, fmt: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror}") from exc
+
+
+@main.group("catalog")
+def catalog_group() -> None:
+    """Show, merge or prune a catalog of alt text decisions."""
+
+
+@catalog_group.command("show")
+@click.argument("catalog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--unreviewed", is_flag=True, help="Only entries nobody has reviewed yet.")
+def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
+    """List the decisions: hash, reviewed mark, alt text and where the image was seen.
+
+    \b
+    Example:
+      alttext catalog show alttext.json --unreviewed
+    """
+    from alttext.store.catalog import Catalog
+
+    with library_errors():
+        store = Catalog.load(catalog_file)
+    shown = 0
+    for digest, entry in store:
+        if unreviewed and entry.reviewed:
+            continue
+        shown += 1
+        mark = "reviewed" if entry.reviewed else "draft   "
+        alt = entry.alt if entry.alt else '"" (decorative)'
+        click.echo(f"{digest[:12]}  {mark}  {alt}")
+        if entry.examples:
+            click.echo(f"{'':12}  {'':8}  seen: {', '.join(entry.examples)}  [{entry.source}]")
+    click.echo(f"{shown} of {len(store)} entries")
+
+
+@catalog_group.command("merge")
+@click.argument("catalog_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "others", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def catalog_merge(catalog_file: Path, others: tuple[Path, ...]) -> None:
+    """Merge OTHERS into CATALOG_FILE: new entries, and reviewed ones over drafts.
+
+    \b
+    Example:
+      alttext catalog merge alttext.json ../other-site/alttext.json
+    """
+    from alttext.store.catalog import Catalog
+
+    with library_errors():
+        store = Catalog.load(catalog_file)
+        taken = sum(store.merge(Catalog.load(other)) for other in others)
+        store.save()
+    click.echo(f"took {taken} entr{'y' if taken == 1 else 'ies'}; {len(store)} in {catalog_file}")
+
+
+@catalog_group.command("prune")
+@click.argument("catalog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@config_options
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def catalog_prune(
+    catalog_file: Path,
+    paths: tuple[Path, ...],
+    config_file: Path | None,
+    site_root: Path | None,
+    exclude: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Remove entries for images no page under PATHS uses any more.
+
+    \b
+    Example:
+      alttext catalog prune alttext.json site/
+    """
+    from alttext.pipeline.catalog import used_hashes
+    from alttext.store.catalog import Catalog
+
+    config = build_config(config_file, site_root=site_root, exclude=exclude)
+    with library_errors():
+        store = Catalog.load(catalog_file)
+        dropped = store.prune(used_hashes(paths, config))
+        if not dry_run:
+            store.save()
+    for digest in dropped:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {digest[:12]}")
+    click.echo(f"{len(dropped)} removed, {len(store)} kept")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alttext.config import Config
+from alttext.errors import ConfigError
 from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef
 from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
@@ -71,6 +72,7 @@ def run_check(
     root = scan_root(paths, config.site_root)
     probe = (probe_factory or local_size_probe)(config.site_root or root)
     settings = config.rule_settings()
+    unreviewed = _unreviewed_check(config, config.site_root or root)
     report = CheckReport(root=root)
     for page in iter_pages(paths, config, root):
         report.files += 1
@@ -79,6 +81,8 @@ def run_check(
         else:
             report.images += len(page.images)
             report.findings.extend(audit_page(page.images, settings, probe))
+            if unreviewed is not None:
+                report.findings.extend(unreviewed(page.images))
         if on_page is not None:
             on_page(page)
     return report
@@ -116,3 +120,54 @@ def local_size_probe(site_root: Path) -> SizeProbe:
             return None
 
     return probe
+
+
+def _unreviewed_check(
+    config: Config, site_root: Path
+) -> Callable[[Iterable[ImageElement]], list[Finding]] | None:
+    """``--require-reviewed``: flag alts that came from an unreviewed catalog entry."""
+    if not config.require_reviewed:
+        return None
+    if config.catalog is None:
+        raise ConfigError("--require-reviewed needs a catalog (--catalog or catalog = ...)")
+    from alttext.errors import AltTextError
+    from alttext.images.fetch import NetworkPolicy
+    from alttext.images.resolve import SourceKind, load_image, resolve_source
+    from alttext.rules.checks import applies
+    from alttext.rules.model import RULES
+    from alttext.store.catalog import Catalog
+
+    catalog = Catalog.load(config.catalog)
+    policy = NetworkPolicy()
+    severity = config.rule_settings().severity("alt-unreviewed")
+
+    def check(images: Iterable[ImageElement]) -> list[Finding]:
+        found = []
+        for image in images:
+            if severity is None or image.alt is None or not applies(image):
+                continue
+            try:
+                resolved = resolve_source(image_ref(image, site_root))
+                if resolved.kind is SourceKind.REMOTE:
+                    continue
+                digest = load_image(resolved, policy, allow_remote=False).sha256
+            except AltTextError:
+                continue
+            entry = catalog.get(digest)
+            if entry is not None and not entry.reviewed and entry.alt == image.alt:
+                found.append(
+                    Finding(
+                        file=image.rel_page,
+                        line=image.line,
+                        column=image.column,
+                        rule="alt-unreviewed",
+                        severity=severity,
+                        message=f"{RULES['alt-unreviewed'].summary} ({digest[:12]})",
+                        element=image.element,
+                        src=image.src,
+                        snippet=image.snippet,
+                    )
+                )
+        return found
+
+    return check

@@ -247,10 +247,10 @@ def _run(
                     if not needs_alt(image, config.replace_bad):
                         continue
                     outcome, loaded = _prepare(image, loader)
-                    key = (loaded.sha256, image.lang) if outcome.action == "pending" else None
+                    key = (loaded.sha256, image.lang) if loaded is not None else None
                     if loaded is not None and key is not None and key not in futures:
                         slots.acquire()
-                        example = f"{image.rel_page} {image.src or ''}".strip()
+                        example = f"{image.rel_page} {loaded.origin}"
                         futures[key] = pool.submit(describe, loaded, image, example)
                     entries.append((outcome, key))
                     pending.append((outcome, key))
@@ -286,6 +286,7 @@ def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, Loaded
         return ImageOutcome(image, "failed", error=str(exc)), None
     if image.element == "img" and is_tiny(image, loaded.size):
         return ImageOutcome(image, "decorative", alt="", content_hash=loaded.sha256), None
+    # Only a pending outcome comes with the loaded image: it still needs describing.
     return ImageOutcome(image, "pending", content_hash=loaded.sha256), loaded
 
 
