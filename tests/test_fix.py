@@ -1,0 +1,201 @@
+"""``alttext fix`` end to end with the offline default, on real files."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURE_SITE, write
+from PIL import Image, PngImagePlugin
+
+from alttext.cli import main
+from alttext.config import Config
+from alttext.pipeline.fix import run_fix
+
+INSERTED = re.compile(r' (?:alt|ALT)="[^"]*"')
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def originals() -> dict[str, bytes]:
+    return {
+        p.relative_to(FIXTURE_SITE).as_posix(): p.read_bytes()
+        for p in FIXTURE_SITE.rglob("*")
+        if p.is_file()
+    }
+
+
+def described_png(path: Path, text: str | None, colour: str = "navy") -> Path:
+    info = PngImagePlugin.PngInfo()
+    if text:
+        info.add_text("Description", text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 48), colour).save(path, pnginfo=info)
+    return path
+
+
+def test_fix_fixture_site_changes_only_inserted_alts(site: Path) -> None:
+    before = originals()
+    code, out, err = run("fix", str(site), "-q")
+    assert code == 1  # the offline backend cannot describe the photos: listed, exit 1
+    assert "not fixed" in err and "team-photo.jpg" in err
+    assert re.search(r"8 files scanned, \d+ changed; \d+ alts written", out)
+    changed = 0
+    for rel, old in before.items():
+        new = (site / rel).read_bytes()
+        if new == old:
+            continue
+        changed += 1
+        assert rel.endswith(".html")
+        # Nothing but insertions, and only of alt attributes (each tag gains one).
+        ops = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+        assert {op for op, *_ in ops} <= {"equal", "insert"}
+        added = len(new) - len(old)
+        attrs = INSERTED.findall(new.decode("latin-1"))
+        old_attrs = INSERTED.findall(old.decode("latin-1"))
+        assert added == sum(map(len, attrs)) - sum(map(len, old_attrs))
+    assert changed >= 4
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert 'alt="Sunrise over a mountain lake" class="hero-image"' in index
+    german = (site / "de" / "index.html").read_text(encoding="utf-8")
+    assert 'alt="Sonnenaufgang über einem Bergsee"' in german  # the page's language
+    # A second run changes nothing.
+    snapshot = {p: p.read_bytes() for p in site.rglob("*.html")}
+    code, out, _ = run("fix", str(site), "-q")
+    assert code == 1 and ", 0 changed;" in out
+    assert {p: p.read_bytes() for p in site.rglob("*.html")} == snapshot
+
+
+def test_dry_run_and_patch_change_nothing_and_patch_applies(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # patches name files relative to the working directory
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    code, out, _ = run("fix", "site", "--dry-run", "-q")
+    assert code == 1 and out.startswith("--- a/site/") and "+++ b/site/" in out
+    code, _, _ = run("fix", "site", "--patch", "fix.patch", "-q")
+    assert code == 1
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+    fixed = tmp_path / "fixed"
+    shutil.copytree(site, fixed / "site")
+    monkeypatch.chdir(fixed)
+    run("fix", "site", "-q")
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["patch", "-p1", "-s", "-i", "fix.patch"], cwd=tmp_path, check=True)
+    for path in (fixed / "site").rglob("*.html"):
+        assert (site / path.relative_to(fixed / "site")).read_bytes() == path.read_bytes()
+    # git apply takes the same patch (undo it with --reverse to show it matches exactly).
+    subprocess.run(["git", "apply", "--reverse", "fix.patch"], cwd=tmp_path, check=True)
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+
+
+def test_never_touches_decorative_human_hidden_or_ignored(tmp_path: Path) -> None:
+    described_png(tmp_path / "a.png", "A navy rectangle")
+    html = (
+        '<html lang="en"><body>\n'
+        '<img src="a.png" alt="">\n'
+        '<img src="a.png" alt="Written by a person">\n'
+        '<img src="a.png" aria-hidden="true">\n'
+        '<div hidden><img src="a.png"></div>\n'
+        '<div data-alttext-ignore><img src="a.png"></div>\n'
+        '<template><img src="a.png"></template>\n'
+        '<img src="a.png" aria-label="Named">\n'
+        '<img src="a.png" role="presentation">\n'
+        '<img src="a.png" alt="IMG_0001.PNG">\n'
+        "</body></html>\n"
+    )
+    page = write(tmp_path / "p.html", html)
+    code, _, _ = run("fix", str(tmp_path), "-q")
+    assert code == 0 and page.read_text(encoding="utf-8") == html
+    code, _, _ = run("fix", str(tmp_path), "-q", "--replace-bad")
+    assert code == 0
+    assert page.read_text(encoding="utf-8") == html.replace(
+        'alt="IMG_0001.PNG"', 'alt="A navy rectangle"'
+    )
+
+
+def test_spacers_input_buttons_and_noscript(tmp_path: Path) -> None:
+    Image.new("RGBA", (1, 1)).save(tmp_path / "pixel.png")
+    described_png(tmp_path / "go.png", "Search")
+    html = (
+        '<img src="pixel.png">\n<img src="nothing.png" width="1" height="1">\n'
+        '<input type="image" src="go.png" alt="">\n'
+        '<noscript><img src="go.png"></noscript>\n'
+    )
+    page = write(tmp_path / "p.html", html)
+    code, _, err = run("fix", str(tmp_path), "-q")
+    assert code == 0, err
+    assert page.read_text(encoding="utf-8") == (
+        '<img alt="" src="pixel.png">\n<img alt="" src="nothing.png" width="1" height="1">\n'
+        '<input type="image" src="go.png" alt="Search">\n'
+        '<noscript><img alt="Search" src="go.png"></noscript>\n'
+    )
+
+
+def test_refusals_are_per_image_errors_and_the_rest_completes(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    described_png(site / "ok.png", "A navy rectangle")
+    (tmp_path / "secret.png").write_bytes((site / "ok.png").read_bytes())
+    (site / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    page = write(
+        site / "p.html",
+        '<img src="../secret.png">\n<img src="/../../secret.png">\n<img src="corrupt.png">\n'
+        '<img src="missing.png">\n<img src="http://169.254.169.254/latest/x.png">\n'
+        '<img src="ok.png">\n',
+    )
+    report = tmp_path / "r.json"
+    code, _, err = run("fix", str(site), "-q", "--report", str(report))
+    assert code == 1
+    assert 'alt="A navy rectangle" src="ok.png"' in page.read_text(encoding="utf-8")
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    by_src = {item["src"]: item for item in doc["images"]}
+    assert by_src["ok.png"]["action"] == "filled" and by_src["ok.png"]["origin"] == "metadata"
+    for src in ("../secret.png", "/../../secret.png", "corrupt.png", "missing.png",
+                "http://169.254.169.254/latest/x.png"):
+        assert by_src[src]["action"] == "failed" and by_src[src]["error"], src
+        assert src in err
+    assert doc["fix"]["failed"] == 5 and doc["fix"]["alts_written"] == 1
+
+
+def test_one_image_on_many_pages_is_described_once(tmp_path: Path) -> None:
+    described_png(tmp_path / "img" / "shared.png", "A navy rectangle")
+    for index in range(40):
+        write(tmp_path / f"p{index}.html", '<p>x</p><img src="img/shared.png">')
+    # metadata_first off: the offline backend itself is asked, once.
+    report = run_fix([tmp_path], Config(metadata_first=False, cache=False), env={})
+    assert report.ok and report.files_changed == 40
+    assert report.counts["api_calls"] == 1
+
+
+def test_latin1_page_keeps_its_encoding_and_crlf(tmp_path: Path) -> None:
+    described_png(tmp_path / "a.png", "Preis in € und Größe")
+    original = '<meta charset="iso-8859-1">\r\n<p>Café</p><img src="a.png">\r\n'.encode("latin-1")
+    (tmp_path / "p.html").write_bytes(original)
+    code, _, _ = run("fix", str(tmp_path), "-q")
+    assert code == 0
+    assert (tmp_path / "p.html").read_bytes() == original.replace(
+        b'<img src="a.png">', 'alt="Preis in &#8364; und Größe" '.encode("latin-1").join(
+            [b"<img ", b'src="a.png">']
+        )
+    )
+
+
+def test_missing_api_key_is_a_usage_error_before_any_work(site: Path) -> None:
+    before = {p: p.read_bytes() for p in site.rglob("*.html")}
+    code, out, err = run("fix", str(site), "--backend", "wavespeed")
+    assert code == 2 and "WAVESPEED_API_KEY" in (out + err)
+    assert {p: p.read_bytes() for p in site.rglob("*.html")} == before
+
+
+@pytest.mark.parametrize("flag", [["--dry-run", "--patch", "x.patch"]])
+def test_conflicting_output_modes(site: Path, flag: list[str]) -> None:
+    assert run("fix", str(site), *flag)[0] == 2
