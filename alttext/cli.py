@@ -400,8 +400,19 @@ def cache_clear(cache_dir: Path | None) -> None:
     default=None,
     help="Committed JSON catalog of alt decisions (read first, new captions added).",
 )
-@click.option("-j", "--jobs", type=int, default=None, help="Images captioned at once [default: 8].")
-@click.option("--rate", type=float, default=None, help="At most N backend requests per minute.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=int,
+    default=None,
+    help="Images captioned at once [default: 8; the WaveSpeed backend keeps to 2 unless given].",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="At most N backend requests per minute (0 = no limit; WaveSpeed default 2).",
+)
 @click.option("--no-remote", is_flag=True, help="Never fetch images from other hosts.")
 @click.option(
     "--allow-private-hosts",

@@ -42,7 +42,7 @@ class Config:
     image_transport: str = "auto"
     metadata_first: bool = True
     ocr: bool = True
-    jobs: int = 8
+    jobs: int | None = None
     rate: float | None = None
     timeout: float = 30.0
     deadline: float = 300.0
@@ -110,7 +110,7 @@ def _validated(config: Config) -> Config:
         raise ConfigError(f"detail must be one of {', '.join(DETAILS)}, not {config.detail!r}")
     if config.max_length < 20:
         raise ConfigError(f"max_length must be at least 20, not {config.max_length}")
-    if config.jobs < 1:
+    if config.jobs is not None and config.jobs < 1:
         raise ConfigError(f"jobs must be at least 1, not {config.jobs}")
     if config.image_transport not in ("auto", "url", "upload", "data-uri"):
         raise ConfigError(

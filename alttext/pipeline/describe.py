@@ -78,7 +78,7 @@ def backend_options(config: Config, env: Mapping[str, str]) -> BackendOptions:
         model=config.model,
         timeout=config.timeout,
         deadline=config.deadline,
-        max_concurrent=None,
+        max_concurrent=config.jobs,
         per_minute=config.rate,
         sync=config.sync,
         image_transport=config.image_transport,  # type: ignore[arg-type]

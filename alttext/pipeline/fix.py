@@ -35,6 +35,10 @@ from alttext.scan.model import AltState, ImageElement
 
 Mode = Literal["write", "dry-run", "patch"]
 
+#: Images described at once when ``jobs`` is not set; the backend may allow fewer in flight
+#: (WaveSpeed's default account tier: 2), an explicit ``jobs`` raises its limit too.
+DEFAULT_JOBS = 8
+
 
 @dataclass(slots=True)
 class ImageOutcome:
@@ -215,11 +219,12 @@ def _run(
     on_described: Callable[[], None] | None,
 ) -> None:
     loader = _Loader(config, site_root)
+    jobs = config.jobs or DEFAULT_JOBS
     futures: dict[tuple[str, str | None], Future[Described]] = {}
     pending: list[tuple[ImageOutcome, tuple[str, str | None] | None]] = []
     pages: dict[Path, list[tuple[ImageOutcome, tuple[str, str | None] | None]]] = {}
     # Bound the images held in memory while waiting for a worker.
-    slots = threading.BoundedSemaphore(config.jobs * 4)
+    slots = threading.BoundedSemaphore(jobs * 4)
 
     def describe(loaded: LoadedImage, image: ImageElement, example: str) -> Described:
         try:
@@ -233,7 +238,7 @@ def _run(
             if on_described is not None:
                 on_described()
 
-    with ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="alttext") as pool:
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool:
         try:
             for page in iter_pages(paths, config, root, with_context=True):
                 report.files += 1

@@ -1,0 +1,346 @@
+"""What the remote backends share: sessions, the retry loop, limits, error translation.
+
+Every ``requests`` exception and HTTP error is translated here into
+:class:`~alttext.errors.CaptionAPIError` or :class:`~alttext.errors.CaptionTimeout`, with the
+API key redacted from every message and body. The API key is added per request, never as a
+session default, so a request sent with ``auth=False`` (an upload to a pre-signed URL) cannot
+carry it.
+
+Backends call ``caption()`` from a thread pool, so :class:`HttpClient` keeps one
+``requests.Session`` per thread (a ``Session`` is not documented as thread-safe) and
+:class:`Limiter` guards its state with locks.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+import requests.auth
+
+from alttext import __version__
+from alttext.captioners.retry import Clock, RetryPolicy, Sleep
+from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, redact
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"alttext/{__version__}"
+#: How much of an error body is kept on an exception: enough to diagnose, bounded for logs.
+BODY_LIMIT = 2000
+
+Timeout = float | tuple[float, float]
+
+
+def check_base_url(url: str, *, what: str) -> str:
+    """Return ``url`` without a trailing slash; raise ``ConfigError`` unless it is http(s)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{what} must be an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
+def server_message(body: str) -> str:
+    """The human part of an error body: ``message`` / ``error`` of a JSON object, else text."""
+    try:
+        parsed = jsonlib.loads(body)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        for key in ("message", "error", "detail"):
+            value = parsed.get(key)
+            if isinstance(value, dict):  # OpenAI: {"error": {"message": ...}}
+                value = value.get("message")
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:300]
+    return " ".join(body.split())[:300]
+
+
+class _StripAuth(requests.auth.AuthBase):
+    """Removes any ``Authorization`` header, including one requests would take from .netrc."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers.pop("Authorization", None)
+        return r
+
+
+class Limiter:
+    """Bounds tasks in flight and task starts per minute; thread-safe.
+
+    The per-minute bound is a sliding window: at most ``floor(per_minute)`` starts (at least
+    one) in any window of ``60 * n / per_minute`` seconds. A token bucket would let a burst
+    through at the window's edge, and services count per-minute windows.
+
+    Args:
+        max_concurrent: tasks allowed in flight at once; ``None`` for no bound.
+        per_minute: task starts allowed per minute; ``None`` or ``<= 0`` for no bound.
+        clock: monotonic clock, injectable for tests.
+        sleep: sleep function, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_concurrent: int | None,
+        per_minute: float | None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ConfigError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        self.max_concurrent = max_concurrent
+        self.per_minute = per_minute if per_minute and per_minute > 0 else None
+        self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._starts: deque[float] = deque()
+        self._burst = max(1, math.floor(self.per_minute)) if self.per_minute else 0
+        self._window = 60.0 * self._burst / self.per_minute if self.per_minute else 0.0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the ``max_concurrent`` slots for the duration of the block."""
+        if self._slots is None:
+            yield
+            return
+        with self._slots:
+            yield
+
+    def throttle(self) -> None:
+        """Wait until one more start fits the per-minute bound, and record it."""
+        if self.per_minute is None:
+            return
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= self._window:
+                    self._starts.popleft()
+                if len(self._starts) < self._burst:
+                    self._starts.append(now)
+                    return
+                wait = self._starts[0] + self._window - now
+            # Sleep outside the lock so other threads can see the window too.
+            self._sleep(wait)
+
+
+class HttpClient:
+    """JSON over HTTP with a retry policy, for one service and one API key.
+
+    Args:
+        api_key: sent as ``Authorization: Bearer`` on requests with ``auth=True``; may be
+            ``None`` for services that need none (a local Ollama).
+        timeout: default per-request timeout in seconds (connect and read).
+        service: the service's name, used in error messages.
+        clock: monotonic clock for deadlines, injectable for tests.
+        sleep: sleep between retries, injectable for tests.
+        wall_clock: wall-clock time, to read ``Retry-After`` HTTP dates.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        timeout: float,
+        service: str,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        self._api_key = api_key
+        self.timeout = timeout
+        self.service = service
+        self.clock = clock
+        self.sleep = sleep
+        self._wall_clock = wall_clock
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HttpClient(service={self.service!r}, timeout={self.timeout!r})"
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            # Retries are ours (policy-aware); urllib3 must not add its own on top.
+            adapter = requests.adapters.HTTPAdapter(max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's session; safe to call twice."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key replaced by ``***``."""
+        return redact(text, self._api_key)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        policy: RetryPolicy,
+        json: object = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        timeout: Timeout | None = None,
+        deadline: float | None = None,
+        before_attempt: Callable[[], None] | None = None,
+    ) -> requests.Response:
+        """Send one request, retrying what ``policy`` allows; return a 2xx response.
+
+        Args:
+            method: HTTP method.
+            url: absolute URL.
+            what: names the request in errors and logs (``"WaveSpeed submit"``).
+            policy: which failures to retry and how long to wait.
+            json: a JSON body, or ``None``.
+            data: a raw body, or ``None``.
+            headers: extra headers.
+            auth: add the API key; ``False`` also strips any ``Authorization`` header.
+            timeout: per-request timeout; defaults to :attr:`timeout`.
+            deadline: a :attr:`clock` value after which no retry is started and no request
+                waits longer.
+            before_attempt: called before every attempt (rate limiting).
+
+        Raises:
+            CaptionAPIError: an error answer, or a connection failure, after the retries.
+            CaptionTimeout: no answer in time (``task_id`` is ``None``: it is unknown).
+        """
+        send_headers = dict(headers or {})
+        if auth and self._api_key:
+            send_headers["Authorization"] = f"Bearer {self._api_key}"
+        attempt = 0
+        while True:
+            attempt += 1
+            if before_attempt is not None:
+                before_attempt()
+            try:
+                response = self._session().request(
+                    method,
+                    url,
+                    json=json,
+                    data=data,
+                    headers=send_headers,
+                    auth=None if auth else _StripAuth(),
+                    timeout=self._timeout(timeout, deadline),
+                )
+            except requests.RequestException as exc:
+                retryable, error = self._translate(exc, what=what, timeout=timeout)
+                if retryable(policy) and self._may_retry(policy, attempt, 0.0, deadline):
+                    delay = policy.backoff(attempt)
+                    log.debug("%s: %s; retry %d in %.2fs", what, error, attempt, delay)
+                    self.sleep(delay)
+                    continue
+                raise error from exc
+            if 200 <= response.status_code < 300:
+                return response
+            delay = policy.delay(
+                attempt, response.headers.get("Retry-After"), now=self._wall_clock()
+            )
+            if policy.retries_status(response.status_code) and self._may_retry(
+                policy, attempt, delay, deadline
+            ):
+                log.debug(
+                    "%s: HTTP %d; retry %d in %.2fs", what, response.status_code, attempt, delay
+                )
+                response.close()
+                self.sleep(delay)
+                continue
+            raise self.status_error(response, what=what)
+
+    def _timeout(self, timeout: Timeout | None, deadline: float | None) -> Timeout:
+        chosen = self.timeout if timeout is None else timeout
+        if deadline is None:
+            return chosen
+        # Never wait on one request past the overall deadline.
+        remaining = max(0.001, deadline - self.clock())
+        if isinstance(chosen, tuple):
+            return (min(chosen[0], remaining), min(chosen[1], remaining))
+        return min(chosen, remaining)
+
+    def _may_retry(
+        self, policy: RetryPolicy, attempt: int, delay: float, deadline: float | None
+    ) -> bool:
+        if not policy.can_retry(attempt):
+            return False
+        return deadline is None or self.clock() + delay < deadline
+
+    def _translate(
+        self, exc: requests.RequestException, *, what: str, timeout: Timeout | None
+    ) -> tuple[Callable[[RetryPolicy], bool], CaptionAPIError | CaptionTimeout]:
+        """Classify a requests exception: may it be retried, and what error reports it."""
+        reason = self.redact(str(exc))[:300]
+        if isinstance(exc, requests.exceptions.SSLError):
+            # A certificate problem does not go away by asking again.
+            return (lambda _p: False), CaptionAPIError(f"{what}: TLS error: {reason}")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return (lambda p: p.retry_connect), CaptionTimeout(
+                f"{what}: could not connect to {self.service}: {reason}"
+            )
+        if isinstance(exc, requests.exceptions.Timeout):
+            seconds = self.timeout if timeout is None else timeout
+            return (lambda p: p.retry_read), CaptionTimeout(
+                f"{what}: no answer from {self.service} within {seconds} s"
+            )
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            # Refused, or reset before any answer: the service did not take the request.
+            return (lambda p: p.retry_connect), CaptionAPIError(
+                f"{what}: connection to {self.service} failed: {reason}"
+            )
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return (lambda p: p.retry_read), CaptionAPIError(
+                f"{what}: answer from {self.service} was cut off: {reason}"
+            )
+        return (lambda _p: False), CaptionAPIError(f"{what}: request failed: {reason}")
+
+    def status_error(self, response: requests.Response, *, what: str) -> CaptionAPIError:
+        """A ``CaptionAPIError`` describing an error answer (key redacted, body truncated)."""
+        body = self.redact(response.text[:BODY_LIMIT])
+        message = self.redact(server_message(body)) or response.reason or "no message"
+        return CaptionAPIError(
+            f"{what}: {self.service} answered HTTP {response.status_code}: {message}",
+            status=response.status_code,
+            body=body,
+        )
+
+    def read_json(self, response: requests.Response, *, what: str) -> dict[str, Any]:
+        """The JSON object in ``response``; ``CaptionAPIError`` if it is not one."""
+        try:
+            parsed = response.json()
+        except ValueError as exc:
+            raise CaptionAPIError(
+                f"{what}: {self.service} answered with invalid JSON",
+                status=response.status_code,
+                body=self.redact(response.text[:BODY_LIMIT]),
+            ) from exc
+        if not isinstance(parsed, dict):
+            raise CaptionAPIError(
+                f"{what}: {self.service} answered with JSON that is not an object",
+                status=response.status_code,
+                body=self.redact(response.text[:BODY_LIMIT]),
+            )
+        return parsed

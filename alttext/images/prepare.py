@@ -1,0 +1,216 @@
+"""Make an image acceptable to a captioning service before it is uploaded or inlined.
+
+Services take JPEG, PNG and WebP up to a size limit (WaveSpeed documents 20 MB). This
+module passes such images through untouched and otherwise converts a copy: it downscales
+what is too large, takes the first frame of an animation, turns ICO / TIFF / BMP / AVIF
+(and HEIC when ``pillow-heif`` is installed) into PNG when there is transparency and JPEG
+otherwise, and rasterises SVG with ``resvg-py`` when installed. Every Pillow failure
+becomes an :class:`~alttext.errors.ImageError` subclass.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import re
+import struct
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from alttext.errors import ImageError, ImageFetchError, ImageRefused
+
+#: Formats every service we talk to accepts as they are.
+PASSTHROUGH = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+#: More pixels than this is refused before decoding. Below Pillow's own bomb threshold
+#: (``Image.MAX_IMAGE_PIXELS``), so our check is the one that normally fires.
+MAX_PIXELS = 64_000_000
+#: SVGs are vector art: render small icons at least this large so a model can see them.
+SVG_MIN_SIDE = 512
+#: The smallest side we shrink to while trying to meet ``max_bytes``.
+MIN_SIDE = 64
+
+_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+_heif_checked = False
+
+
+def prepare_for_upload(
+    data: bytes, mime: str, *, max_side: int = 2048, max_bytes: int = 20 * 1024 * 1024
+) -> tuple[bytes, str]:
+    """Return image bytes and their MIME type, fit for a captioning service.
+
+    Args:
+        data: the original image bytes.
+        mime: the MIME type the caller believes ``data`` has (used to recognise SVG;
+            raster formats are recognised from the bytes).
+        max_side: the longest side allowed, in pixels.
+        max_bytes: the largest encoded size allowed.
+
+    Raises:
+        ImageRefused: the image has too many pixels to decode safely.
+        ImageFetchError: the bytes are not a readable image.
+        ImageError: an SVG, when no SVG rasteriser is installed.
+    """
+    if _is_svg(data, mime):
+        data = _rasterise_svg(data, max_side)
+    _register_heif()
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow warns (an error under ``-W error``) or raises for huge images.
+        raise ImageRefused(f"image has too many pixels to decode safely: {exc}") from exc
+    except _PIL_ERRORS as exc:
+        raise ImageFetchError(f"not a readable image ({mime}): {exc}") from exc
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ImageRefused(
+                f"image is {width}x{height} pixels, more than the {MAX_PIXELS} allowed"
+            )
+        try:
+            return _prepare(image, data, max_side=max_side, max_bytes=max_bytes)
+        except _PIL_ERRORS as exc:
+            raise ImageFetchError(f"corrupt or unreadable image ({mime}): {exc}") from exc
+
+
+def _prepare(
+    image: Image.Image, data: bytes, *, max_side: int, max_bytes: int
+) -> tuple[bytes, str]:
+    fmt = image.format or ""
+    animated = bool(getattr(image, "is_animated", False))
+    if fmt == "JPEG":
+        # Lets libjpeg decode at 1/2, 1/4 or 1/8 scale: big photos shrink far faster.
+        image.draft("RGB", (max_side, max_side))
+    image.load()  # decode now, so a corrupt file fails here rather than at the service
+    fits = max(image.size) <= max_side and len(data) <= max_bytes
+    if fmt in PASSTHROUGH and not animated and fits and not _has_orientation(image):
+        return data, PASSTHROUGH[fmt]
+    # Re-encoding drops EXIF, so apply its rotation to the pixels first.
+    frame = ImageOps.exif_transpose(image)
+    alpha = frame.mode in ("RGBA", "LA", "PA") or (
+        frame.mode == "P" and "transparency" in frame.info
+    )
+    frame = frame.convert("RGBA" if alpha else "RGB")
+    side = min(max_side, max(frame.size))
+    while True:
+        copy = frame.copy()
+        copy.thumbnail((side, side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        if alpha:
+            copy.save(out, format="PNG", optimize=True)
+        else:
+            copy.save(out, format="JPEG", quality=85, optimize=True)
+        if out.tell() <= max_bytes:
+            return out.getvalue(), "image/png" if alpha else "image/jpeg"
+        if side <= MIN_SIDE:
+            raise ImageRefused(f"image does not fit in {max_bytes} bytes even at {side} px")
+        side = max(MIN_SIDE, int(side * 0.7))
+
+
+def _has_orientation(image: Image.Image) -> bool:
+    """Whether EXIF asks for a rotation (the service might ignore it; we apply it)."""
+    try:
+        return image.getexif().get(0x0112, 1) not in (1, None)
+    except _PIL_ERRORS:
+        return False
+
+
+def _register_heif() -> None:
+    """Teach Pillow HEIC/HEIF when the optional ``pillow-heif`` is installed."""
+    global _heif_checked
+    if _heif_checked:
+        return
+    _heif_checked = True
+    try:
+        module: Any = importlib.import_module("pillow_heif")
+    except ImportError:
+        return
+    module.register_heif_opener()
+
+
+_SVG_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<svg\b", re.S
+)
+
+
+def _is_svg(data: bytes, mime: str) -> bool:
+    if mime.split(";")[0].strip().lower() == "image/svg+xml":
+        return True
+    return _SVG_START.match(data[:4096]) is not None
+
+
+_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(px|pt|pc|mm|cm|in)?\s*$")
+_UNIT_PX = {
+    None: 1.0,
+    "px": 1.0,
+    "pt": 4 / 3,
+    "pc": 16.0,
+    "mm": 96 / 25.4,
+    "cm": 96 / 2.54,
+    "in": 96.0,
+}
+
+
+def _svg_size(data: bytes) -> tuple[float, float]:
+    """The SVG's intrinsic size from its root ``width``/``height`` or ``viewBox``."""
+    from defusedxml import ElementTree  # defused: SVG is XML from the web
+
+    try:
+        root = ElementTree.fromstring(data)
+    except (SyntaxError, ValueError) as exc:  # ParseError; defusedxml's refusals
+        raise ImageFetchError(f"not a readable SVG: {exc}") from exc
+
+    def length(name: str) -> float | None:
+        match = _LENGTH.match(root.get(name) or "")
+        if match is None:
+            return None
+        value = float(match.group(1)) * _UNIT_PX[match.group(2)]
+        return value if value > 0 else None
+
+    width, height = length("width"), length("height")
+    box = [p for p in re.split(r"[\s,]+", (root.get("viewBox") or "").strip()) if p]
+    box_size: tuple[float, float] | None = None
+    if len(box) == 4:
+        try:
+            box_w, box_h = float(box[2]), float(box[3])
+        except ValueError:
+            box_w = box_h = 0.0
+        if box_w > 0 and box_h > 0:
+            box_size = (box_w, box_h)
+    if width and height:
+        return width, height
+    if box_size:
+        if width:
+            return width, width * box_size[1] / box_size[0]
+        if height:
+            return height * box_size[0] / box_size[1], height
+        return box_size
+    return 100.0, 100.0  # the size a browser gives an SVG that names none
+
+
+def _rasterise_svg(data: bytes, max_side: int) -> bytes:
+    """Render an SVG to PNG on white (a model sees transparency as black) at a usable size."""
+    try:
+        resvg: Any = importlib.import_module("resvg_py")
+    except ImportError as exc:
+        raise ImageError(
+            "SVG images need an SVG rasteriser to be captioned: pip install resvg-py"
+        ) from exc
+    width, height = _svg_size(data)
+    longest = max(width, height)
+    target = min(max_side, max(SVG_MIN_SIDE, longest))
+    scale = target / longest
+    size = (
+        {"width": max(1, round(width * scale))}
+        if width >= height
+        else {"height": max(1, round(height * scale))}
+    )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImageFetchError("SVG is not UTF-8 text") from exc
+    try:
+        png: bytes = resvg.svg_to_bytes(svg_string=text, background="#ffffff", **size)
+    except (ValueError, OSError) as exc:
+        raise ImageFetchError(f"SVG could not be rendered: {exc}") from exc
+    return png
