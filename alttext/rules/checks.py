@@ -15,10 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 from alttext.rules.model import RULES, Finding, Severity
 from alttext.scan.model import AltState, Control, ImageElement
+from alttext.scan.names import is_presentational
 
 SizeProbe = Callable[[ImageElement], "tuple[int, int] | None"]
 
-_PRESENTATIONAL = frozenset({"none", "presentation"})
 _SVG_IMG_ROLES = frozenset({"img", "graphics-document", "graphics-symbol"})
 _IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|webp|svg|avif)\s*$", re.IGNORECASE)
 _CAMERA_DEFAULT = re.compile(
@@ -124,6 +124,16 @@ def applies(image: ImageElement) -> bool:
     return not (image.hidden or image.ignored or image.in_template or image.in_noscript)
 
 
+def _area_checked_when_hidden(image: ImageElement) -> bool:
+    # axe's area-alt runs with excludeHidden: false; template/noscript content is not in the
+    # rendered document at all.
+    return (
+        image.element == "area"
+        and image.hidden
+        and not (image.ignored or image.in_template or image.in_noscript)
+    )
+
+
 class _Emitter:
     def __init__(self, settings: RuleSettings) -> None:
         self.settings = settings
@@ -158,12 +168,13 @@ def _check_img(
     image: ImageElement, emit: _Emitter, settings: RuleSettings, probe: SizeProbe | None
 ) -> None:
     state = image.alt_state
-    presentational = image.role in _PRESENTATIONAL
-    if state in (AltState.MISSING, AltState.WHITESPACE) and not (
-        image.named_by_aria() or presentational
-    ):
-        why = "has no alt attribute" if state is AltState.MISSING else "has whitespace-only alt"
-        emit(image, "image-alt", f"Image {why} and no other accessible name")
+    presentational = is_presentational(image.attrs)
+    if state is AltState.WHITESPACE and not presentational:
+        # axe's alt-space-value: whitespace-only alt fails even when a title names it.
+        emit(image, "image-alt", "Image has whitespace-only alt")
+        return
+    if state is AltState.MISSING and not (image.named_by_aria() or presentational):
+        emit(image, "image-alt", "Image has no alt attribute and no other accessible name")
         return
     alt = image.alt
     if state is AltState.PRESENT and alt is not None:
@@ -197,8 +208,13 @@ def _check_alt_text(image: ImageElement, alt: str, emit: _Emitter, settings: Rul
             "alt-too-long",
             f"Alt text is {len(shown)} characters long (limit {settings.max_length})",
         )
-    if image.parent_text and _norm(alt) == _norm(image.parent_text):
-        emit(image, "image-redundant-alt", f"Alt text {shown!r} repeats the surrounding text")
+    name = image.accessible_name()
+    if (
+        image.parent_text
+        and not is_presentational(image.attrs)
+        and _norm(name) == _norm(image.parent_text)
+    ):
+        emit(image, "image-redundant-alt", f"Alt text {name!r} repeats the surrounding text")
 
 
 def _has_name_or_nonempty_alt(image: ImageElement) -> bool:
@@ -208,48 +224,52 @@ def _has_name_or_nonempty_alt(image: ImageElement) -> bool:
 def check_element(
     image: ImageElement, emit: _Emitter, settings: RuleSettings, probe: SizeProbe | None
 ) -> None:
-    """Apply every rule that fits ``image``'s element type."""
-    name, role = image.element, image.role
+    """Apply every rule that fits ``image``'s element type (axe's selectors, exactly)."""
+    name, role_attr = image.element, image.attrs.get("role")
     if name == "img":
         _check_img(image, emit, settings, probe)
     elif name == "input":
-        if image.attrs.get("type", "").strip().lower() == "image" and not (
-            _has_name_or_nonempty_alt(image)
-        ):
+        # axe's selector input[type="image"] is case-sensitive.
+        if image.attrs.get("type") == "image" and not _has_name_or_nonempty_alt(image):
             emit(image, "input-image-alt", "Image button has no alt text naming its action")
     elif name == "area":
-        if "href" in image.attrs and not _has_name_or_nonempty_alt(image):
+        if image.in_map and "href" in image.attrs and not _has_name_or_nonempty_alt(image):
             emit(image, "area-alt", "Image map area has no alt text")
-    elif name == "svg":
-        if role in _SVG_IMG_ROLES and not (image.svg_title or image.named_by_aria()):
-            emit(image, "svg-img-alt", "SVG with role=img has no <title>, aria-label or title")
+    elif name == "svg" or image.in_svg:
+        roles = _SVG_IMG_ROLES if name == "svg" else _SVG_IMG_ROLES - {"graphics-document"}
+        if (
+            image.role in roles
+            and role_attr in roles
+            and not (image.svg_title or image.named_by_aria())
+        ):
+            emit(
+                image,
+                "svg-img-alt",
+                f"<{name} role={role_attr}> has no <title>, aria-label or title",
+            )
     elif name == "object":
-        if image.attrs.get("data") and not (image.named_by_aria() or role in _PRESENTATIONAL):
+        if image.attrs.get("data") and not (
+            image.named_by_aria() or is_presentational(image.attrs)
+        ):
             emit(image, "object-alt", "<object> has no aria-label, aria-labelledby or title")
-    elif role == "img" and not image.named_by_aria():
+    elif role_attr == "img" and not image.named_by_aria():
+        # axe's selector [role='img'] matches the whole attribute value exactly.
         emit(image, "role-img-alt", f'<{name} role="img"> has no accessible name')
 
 
 def _check_controls(images: list[ImageElement], emit: _Emitter) -> None:
-    """link-name / button-name: a control whose only content is images with ``alt=""``."""
-    by_control: dict[str, list[ImageElement]] = {}
+    """link-name / button-name for links and buttons that contain images and get no name."""
+    reported: set[str] = set()
     for image in images:
-        if image.control is not None and image.element == "img":
-            by_control.setdefault(image.control.key, []).append(image)
-    for members in by_control.values():
-        control = members[0].control
-        assert control is not None
-        if control.text or control.has_name:
+        control = image.control
+        if control is None or not control.native or control.key in reported:
             continue
-        if all(m.alt_state is AltState.EMPTY and not m.named_by_aria() for m in members):
-            rule = "button-name" if control.kind == "button" else "link-name"
-            what = "Button" if control.kind == "button" else "Link"
-            emit(
-                members[0],
-                rule,
-                f'{what} contains only images with alt="" and so has no accessible name',
-                at=control,
-            )
+        reported.add(control.key)
+        if control.has_name or control.named_by_content:
+            continue
+        rule = "button-name" if control.kind == "button" else "link-name"
+        what = "Button" if control.kind == "button" else "Link"
+        emit(image, rule, f"{what} has no accessible name: its images give it none", at=control)
 
 
 def audit_page(
@@ -264,9 +284,11 @@ def audit_page(
     """
     settings = settings or RuleSettings()
     emit = _Emitter(settings)
+    images = list(images)
     visible = [image for image in images if applies(image)]
-    for image in visible:
-        check_element(image, emit, settings, probe)
+    for image in images:
+        if image in visible or _area_checked_when_hidden(image):
+            check_element(image, emit, settings, probe)
     _check_controls(visible, emit)
     return sorted(emit.found, key=lambda f: (f.line, f.column))
 

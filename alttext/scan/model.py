@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from alttext.captioners.base import CaptionContext
+from alttext.scan.names import role_of
 
 
 class AltState(StrEnum):
@@ -38,6 +39,8 @@ class Control:
         text: the control's visible text, whitespace-collapsed (images contribute nothing).
         href: the link target, when a link.
         has_name: the control names itself (aria-label, aria-labelledby, title).
+        native: an ``a[href]`` or ``button`` (axe's link-name/button-name only check those).
+        named_by_content: its content gives it a name (visible text, or an image's alt).
         key: identifies the control within its page, to group the images inside it.
         start: character offset of the control's start tag, when it has no name (so a
             link-name / button-name finding can point at it); else -1.
@@ -51,6 +54,8 @@ class Control:
     href: str | None
     has_name: bool
     key: str
+    native: bool = True
+    named_by_content: bool = False
     start: int = -1
     snippet: str = ""
     line: int = 0
@@ -82,6 +87,8 @@ class ImageElement:
     ignored: bool
     in_noscript: bool
     in_template: bool
+    in_map: bool
+    in_svg: bool
     control: Control | None
     parent_text: str | None
     picture_srcsets: tuple[str, ...] = ()
@@ -104,9 +111,17 @@ class ImageElement:
 
     @property
     def role(self) -> str | None:
-        """The first token of ``role``, lower-cased."""
-        role = self.attrs.get("role", "").strip().lower().split()
-        return role[0] if role else None
+        """The role as axe reads it: a single token, lower-cased (a list means none)."""
+        return role_of(self.attrs.get("role"))
+
+    def accessible_name(self) -> str:
+        """aria-labelledby text, aria-label, alt, then title (axe's order for images)."""
+        for value in (self.labelledby_text, self.attrs.get("aria-label"), self.alt):
+            if value is not None and value.strip():
+                return " ".join(value.split())
+        if self.alt is None:
+            return " ".join(self.attrs.get("title", "").split())
+        return ""
 
     def named_by_aria(self) -> bool:
         """Whether aria-label, aria-labelledby text or title gives a name."""

@@ -24,17 +24,27 @@ from alttext.captioners.base import CaptionContext
 from alttext.errors import ScanError
 from alttext.scan.encoding import DecodedHTML, decode_html
 from alttext.scan.model import AltState, Control, ImageElement
+from alttext.scan.names import (
+    collapse,
+    content_has_name,
+    image_name,
+    is_hidden_element,
+    labelledby_text,
+    role_of,
+    tag_of,
+    text_of,
+    visible_text,
+)
 from alttext.scan.tokens import StartTag, interesting_start_tags, last_start_tag
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
-_SPACE = re.compile(r"\s+")
 _CANDIDATES = etree.XPath("//img|//input|//area|//svg|//object|//*[@role]")
 _HEADING = etree.XPath(
     "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]"
 )
-_PARENT_TEXT_TAGS = frozenset({"a", "button", "p", "li", "td", "th"})
+_PARENT_TEXT_TAGS = frozenset({"button", "p", "li", "td", "th"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +82,6 @@ def iter_html_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Itera
                         yield full
         else:
             yield path
-
-
-def _collapse(text: str | None) -> str:
-    return _SPACE.sub(" ", text or "").strip()
-
-
-def _element_text(el: etree._Element) -> str:
-    return _collapse(el.text_content() if isinstance(el, lxml.html.HtmlElement) else "")
 
 
 def _line_col(text: str, offsets: list[int]) -> list[tuple[int, int]]:
@@ -135,19 +137,46 @@ def _pair(
     return paired
 
 
-def _is_true(value: str | None) -> bool:
-    return value is not None and value.strip().lower() == "true"
+def _is_parent_text_element(el: etree._Element, tag: str) -> bool:
+    # axe's image-redundant-alt compares with closest(button, [role=button], a[href], p,
+    # li, td, th).
+    return (
+        tag in _PARENT_TEXT_TAGS
+        or (tag == "a" and el.get("href") is not None)
+        or role_of(el.get("role")) == "button"
+    )
 
 
-def _labelledby(doc: etree._Element, ids: str | None) -> str | None:
-    if not ids:
-        return None
-    parts = []
-    for ident in ids.split():
-        found = doc.xpath("//*[@id=$ident]", ident=ident)
-        if isinstance(found, list) and found and isinstance(found[0], etree._Element):
-            parts.append(_element_text(found[0]))
-    return " ".join(p for p in parts if p) or None
+def _control(
+    anc: etree._Element, tag: str, doc: etree._Element | None, text: str | None, before: int
+) -> Control:
+    """Describe the link or button ``anc`` that contains an image."""
+    role = role_of(anc.get("role"))
+    kind = "button" if (tag == "button" or role == "button") else "link"
+    has_name = bool(
+        collapse(anc.get("aria-label"))
+        or collapse(anc.get("title"))
+        or (doc is not None and labelledby_text(doc, anc.get("aria-labelledby")))
+    )
+    native = tag == "button" or (tag == "a" and anc.get("href") is not None)
+    named_by_content = content_has_name(anc, doc)
+    where = None
+    if native and not has_name and not named_by_content and text is not None:
+        where = last_start_tag(text, frozenset({tag}), before)
+    line, column = _line_col(text, [where[0]])[0] if where and text else (0, 0)
+    return Control(
+        kind=kind,
+        text=visible_text(anc),
+        href=anc.get("href"),
+        has_name=has_name,
+        key=anc.getroottree().getpath(anc),
+        native=native,
+        named_by_content=named_by_content,
+        start=where[0] if where else -1,
+        snippet=text[where[0] : where[1]] if where and text else "",
+        line=line,
+        column=column,
+    )
 
 
 def _describe(
@@ -156,12 +185,13 @@ def _describe(
     doc: etree._Element | None,
     page_title: str | None,
     with_context: bool,
-    tag_text: str | None = None,
+    text: str | None = None,
 ) -> dict[str, object]:
     attrs = tag.attrs
-    hidden = "hidden" in attrs or _is_true(attrs.get("aria-hidden"))
+    hidden = "hidden" in attrs or (attrs.get("aria-hidden", "").strip().lower() == "true")
     ignored = "data-alttext-ignore" in attrs
     in_template, in_noscript = tag.in_template, tag.in_noscript
+    in_map = in_svg = False
     lang = attrs.get("lang")
     control: Control | None = None
     parent_text: str | None = None
@@ -169,19 +199,9 @@ def _describe(
     svg_title: str | None = None
     picture_srcsets: list[str] = []
     if el is not None:
-        if tag.name == "svg":
-            for child in el:
-                if isinstance(child.tag, str) and child.tag.lower() == "title":
-                    svg_title = _element_text(child)
-                    break
-        # libxml2 does not know <source> is void and nests the <img> inside it, so look
-        # for the nearest <picture> rather than the parent.
-        for anc in el.iterancestors("picture"):
-            picture_srcsets = [s.get("srcset", "") for s in anc.iter("source") if s.get("srcset")]
-            break
         for anc in el.iterancestors():
-            atag = anc.tag.lower() if isinstance(anc.tag, str) else ""
-            if "hidden" in anc.attrib or _is_true(anc.get("aria-hidden")):
+            atag = tag_of(anc)
+            if is_hidden_element(anc):
                 hidden = True
             if "data-alttext-ignore" in anc.attrib:
                 ignored = True
@@ -189,56 +209,48 @@ def _describe(
                 in_template = True
             elif atag == "noscript":
                 in_noscript = True
+            elif atag == "map":
+                in_map = True
+            elif atag == "svg":
+                in_svg = True
+            elif atag == "picture" and not picture_srcsets:
+                # libxml2 does not know <source> is void and nests the <img> inside it.
+                picture_srcsets = [
+                    s.get("srcset", "") for s in anc.iter("source") if s.get("srcset")
+                ]
             if lang is None:
                 lang = anc.get("lang") or anc.get("xml:lang")
-            role = (anc.get("role") or "").strip().lower()
             if control is None and (
                 (atag == "a" and anc.get("href") is not None)
                 or atag == "button"
-                or role in ("link", "button")
+                or role_of(anc.get("role")) in ("link", "button")
             ):
-                kind = "button" if (atag == "button" or role == "button") else "link"
-                text_of_control = _element_text(anc)
-                has_name = bool(
-                    (anc.get("aria-label") or "").strip()
-                    or (anc.get("title") or "").strip()
-                    or (doc is not None and _labelledby(doc, anc.get("aria-labelledby")))
-                )
-                where = None
-                if not text_of_control and not has_name and tag_text is not None:
-                    where = last_start_tag(tag_text, frozenset({atag}), tag.start)
-                control = Control(
-                    kind=kind,
-                    text=text_of_control,
-                    href=anc.get("href"),
-                    has_name=has_name,
-                    key=anc.getroottree().getpath(anc),
-                    start=where[0] if where else -1,
-                    snippet=tag_text[where[0] : where[1]] if where and tag_text else "",
-                    line=_line_col(tag_text, [where[0]])[0][0] if where and tag_text else 0,
-                    column=_line_col(tag_text, [where[0]])[0][1] if where and tag_text else 0,
-                )
-            if parent_text is None and atag in _PARENT_TEXT_TAGS:
-                parent_text = _element_text(anc)
+                control = _control(anc, atag, doc, text, tag.start)
+            if parent_text is None and _is_parent_text_element(anc, atag):
+                parent_text = visible_text(anc)
             if with_context and figcaption is None and atag == "figure":
                 for child in anc.iter("figcaption"):
-                    figcaption = _element_text(child) or None
+                    figcaption = text_of(child) or None
                     break
-    labelledby = _labelledby(doc, attrs.get("aria-labelledby")) if doc is not None else None
+        if tag.name == "svg" or in_svg:
+            svg_title = image_name(el) if tag.name == "svg" else None
+            for child in el:
+                if tag_of(child) == "title":
+                    svg_title = text_of(child) or None
+                    break
+    labelledby = labelledby_text(doc, attrs.get("aria-labelledby")) if doc is not None else None
     context = CaptionContext()
     if with_context:
         heading = None
         if el is not None:
             found = _HEADING(el)
             if isinstance(found, list) and found and isinstance(found[0], etree._Element):
-                heading = _element_text(found[0]) or None
+                heading = text_of(found[0]) or None
         context = CaptionContext(
             page_title=page_title,
             heading=heading,
             figcaption=figcaption,
-            control="button"
-            if control and control.kind == "button"
-            else ("link" if control else None),
+            control=("button" if control.kind == "button" else "link") if control else None,
             control_text=(control.text or None) if control else None,
             control_href=control.href if control else None,
         )
@@ -247,6 +259,8 @@ def _describe(
         "ignored": ignored,
         "in_template": in_template,
         "in_noscript": in_noscript,
+        "in_map": in_map,
+        "in_svg": in_svg,
         "lang": lang,
         "control": control,
         "parent_text": parent_text,
@@ -282,7 +296,7 @@ def scan_text(
     base_href = None
     if doc is not None:
         title = doc.find(".//title")
-        page_title = _element_text(title) or None if title is not None else None
+        page_title = text_of(title) or None if title is not None else None
         base = doc.find(".//base[@href]")
         base_href = base.get("href") if base is not None else None
     positions = _line_col(text, [t.start for t in tags])

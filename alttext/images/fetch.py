@@ -1,0 +1,400 @@
+"""Fetch a remote image without letting a page turn us into a proxy.
+
+A page under our scan may name any URL as an image. Fetching it blindly would let the page
+read cloud metadata (169.254.169.254), poke services on the build machine or the LAN, or
+stream gigabytes. :func:`fetch` therefore, for every hop of a redirect chain:
+
+- accepts only the policy's schemes (http/https) and strips credentials from the URL;
+- resolves the host *once*, refuses the hop when any resolved address is loopback,
+  private, link-local, multicast, reserved, unspecified, shared (CGNAT), or a cloud
+  metadata address (unless ``allow_private_hosts`` or the host is in ``trusted_hosts``),
+  all before a single packet goes to that host;
+- **connects to the address it checked**, so a DNS answer that changes between check and
+  connect (DNS rebinding) cannot redirect the connection. The request goes to
+  ``scheme://<ip>:<port>`` with the original ``Host`` header, and for https the TLS SNI
+  name and certificate check use the original host name (urllib3's ``server_hostname``
+  and ``assert_hostname`` pool options), so certificates are still verified;
+- follows redirects itself (requests' own redirect handling is off), re-checking each
+  target, up to ``max_redirects``;
+- enforces connect and read timeouts per hop and an overall deadline across hops and the
+  body download (the body is read with ``read1``, so a server that drips one byte at a time
+  cannot stretch a read past the deadline by more than one read timeout);
+- refuses a body over ``max_bytes`` by ``Content-Length`` before reading, and by counting
+  decoded bytes while streaming;
+- sends no cookies, no auth and ignores proxy/netrc environment settings: requests go
+  straight through a bare ``HTTPAdapter``, never a ``Session``.
+
+Refusals by policy raise :class:`~alttext.errors.ImageRefused`; network and HTTP failures
+raise :class:`~alttext.errors.ImageFetchError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from alttext.errors import ConfigError, ImageFetchError, ImageRefused
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FetchedResource",
+    "NetworkPolicy",
+    "Resolver",
+    "address_refusal",
+    "fetch",
+    "system_resolver",
+]
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+
+Resolver = Callable[[str, int], list[str]]
+"""Maps (host, port) to IP address strings; injectable so tests need no DNS."""
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Servers label images badly (octet-stream, no type at all), so only a type that is
+# clearly something else is refused here; the magic bytes decide what the data really is.
+_NEUTRAL_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+_METADATA = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPolicy:
+    """What remote fetching may do.
+
+    Attributes:
+        allow_private_hosts: allow loopback/private/link-local/metadata addresses.
+        connect_timeout: seconds to establish each connection.
+        read_timeout: seconds to wait for each read from the server.
+        deadline: seconds for the whole fetch, redirects and body included.
+        max_bytes: the largest body accepted.
+        max_redirects: how many redirects are followed.
+        allowed_schemes: URL schemes that may be fetched.
+        trusted_hosts: ``host`` or ``host:port`` entries exempt from the address check
+            (an internal image server you mean to reach); the other limits still apply.
+        user_agent: the ``User-Agent`` header.
+    """
+
+    allow_private_hosts: bool = False
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    deadline: float = 60.0
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_redirects: int = 5
+    allowed_schemes: frozenset[str] = field(default=frozenset({"http", "https"}))
+    trusted_hosts: frozenset[str] = field(default=frozenset())
+    user_agent: str = "alttext/0.1 (image fetch for alt text)"
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "deadline", "max_bytes"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"NetworkPolicy.{name} must be positive")
+        if self.max_redirects < 0:
+            raise ConfigError("NetworkPolicy.max_redirects must not be negative")
+
+    def trusts(self, host: str, port: int) -> bool:
+        """Whether ``host`` (as written in the URL) is exempt from the address check."""
+        host = host.lower()
+        return host in self.trusted_hosts or f"{host}:{port}" in self.trusted_hosts
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedResource:
+    """A fetched body.
+
+    Attributes:
+        url: the final URL, after redirects (credentials removed).
+        data: the body, decoded from any ``Content-Encoding``.
+        content_type: the media type the server declared, lower-cased, without parameters.
+    """
+
+    url: str
+    data: bytes = field(repr=False)
+    content_type: str | None
+
+
+def address_refusal(address: str) -> str | None:
+    """Why an IP address may not be fetched by default; ``None`` when it is public.
+
+    Args:
+        address: an IPv4 or IPv6 address (an IPv6 zone suffix is ignored).
+
+    Returns:
+        A short reason such as ``"loopback"``, or ``None`` for a global unicast address.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address reach that IPv4 host: judge the embedded one.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return address_refusal(str(embedded))
+    if ip in _METADATA:
+        return "cloud metadata"
+    for reason, flag in (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
+    ):
+        if flag:
+            return reason
+    # Shared (CGNAT 100.64/10), documentation, benchmarking... anything not globally routed.
+    return None if ip.is_global else "not globally routable"
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve ``host`` with the system resolver, in its preferred order, without duplicates.
+
+    Raises:
+        ImageFetchError: the name does not resolve.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ImageFetchError(f"cannot resolve host {host!r}: {exc}") from exc
+    addresses: list[str] = []
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def fetch(
+    url: str,
+    policy: NetworkPolicy,
+    *,
+    resolver: Resolver = system_resolver,
+    clock: Callable[[], float] = time.monotonic,
+) -> FetchedResource:
+    """Download ``url`` under ``policy`` (see the module docstring for the rules).
+
+    Args:
+        url: an absolute URL.
+        policy: the limits to apply.
+        resolver: host name resolution, injectable for tests.
+        clock: a monotonic clock in seconds, injectable for tests.
+
+    Returns:
+        The final URL, the body and the declared content type.
+
+    Raises:
+        ImageRefused: a scheme, address or size the policy does not allow.
+        ImageFetchError: DNS, connection, timeout, HTTP status, redirect loop, non-image type.
+    """
+    deadline = clock() + policy.deadline
+    current = _clean_url(url, policy)
+    for _hop in range(policy.max_redirects + 1):
+        with _request(current, policy, resolver, deadline, clock) as response:
+            if response.status_code in _REDIRECTS:
+                location = response.headers.get("Location")
+                if not location:
+                    raise ImageFetchError(
+                        f"HTTP {response.status_code} without Location: {current}"
+                    )
+                current = _clean_url(urljoin(current, location), policy)
+                continue
+            return _read_body(current, response, policy, deadline, clock)
+    raise ImageFetchError(f"too many redirects (more than {policy.max_redirects}) from {url}")
+
+
+def _clean_url(url: str, policy: NetworkPolicy) -> str:
+    """Check the scheme and drop credentials and fragment, so neither is ever sent."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - property access validates the port
+    except ValueError as exc:
+        raise ImageFetchError(f"malformed URL {url!r}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in policy.allowed_schemes:
+        raise ImageRefused(f"URL scheme {scheme or '(none)'!r} is not allowed: {url[:200]}")
+    if not parts.hostname:
+        raise ImageFetchError(f"URL has no host: {url[:200]}")
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """An adapter whose TLS name checks use the original host while the URL holds its IP."""
+
+    def __init__(self, server_hostname: str) -> None:
+        super().__init__(max_retries=0)
+        self._server_hostname = server_hostname
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        if host_params["scheme"] == "https":
+            # urllib3 pool options the stubs' TypedDict does not list.
+            extra = cast("dict[str, Any]", pool_kwargs)
+            extra["server_hostname"] = self._server_hostname
+            extra["assert_hostname"] = self._server_hostname
+        return host_params, pool_kwargs
+
+
+@contextmanager
+def _request(
+    url: str,
+    policy: NetworkPolicy,
+    resolver: Resolver,
+    deadline: float,
+    clock: Callable[[], float],
+) -> Iterator[requests.Response]:
+    """Send one GET to a checked address of ``url``'s host; yield the unread response."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = _checked_addresses(host, port, policy, resolver)
+    try:
+        ascii_host = host.encode("idna").decode("ascii") if not _is_ip(host) else host
+    except UnicodeError as exc:
+        raise ImageFetchError(f"invalid host name {host!r}") from exc
+    host_header = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+    if parts.port is not None:
+        host_header = f"{host_header}:{port}"
+    headers = {
+        "Host": host_header,
+        "User-Agent": policy.user_agent,
+        "Accept": "image/avif,image/webp,image/*,*/*;q=0.5",
+        "Accept-Encoding": "identity",
+    }
+    with closing(_PinnedAdapter(ascii_host)) as adapter:
+        response = _send(adapter, url, parts, port, addresses, headers, policy, deadline, clock)
+        with response:
+            yield response
+
+
+def _send(
+    adapter: HTTPAdapter,
+    url: str,
+    parts: SplitResult,
+    port: int,
+    addresses: list[str],
+    headers: dict[str, str],
+    policy: NetworkPolicy,
+    deadline: float,
+    clock: Callable[[], float],
+) -> requests.Response:
+    """Try each checked address in turn until one connects."""
+    last_error: Exception | None = None
+    for address in addresses:
+        literal = f"[{address.replace('%', '%25')}]" if ":" in address else address
+        pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path, parts.query, ""))
+        prepared = requests.Request("GET", pinned, headers=headers).prepare()
+        timeout = (
+            _remaining(policy.connect_timeout, deadline, clock, url),
+            _remaining(policy.read_timeout, deadline, clock, url),
+        )
+        try:
+            return adapter.send(prepared, stream=True, timeout=timeout)
+        except requests.ConnectionError as exc:
+            # Includes ConnectTimeout: this address is unreachable, try the next one.
+            last_error = exc
+        except requests.Timeout as exc:
+            raise ImageFetchError(f"timed out waiting for {url}") from exc
+        except requests.RequestException as exc:
+            raise ImageFetchError(f"cannot fetch {url}: {exc}") from exc
+    raise ImageFetchError(f"cannot connect to {url}: {last_error}") from last_error
+
+
+def _checked_addresses(
+    host: str, port: int, policy: NetworkPolicy, resolver: Resolver
+) -> list[str]:
+    """Resolve ``host`` and refuse it unless every address is allowed."""
+    addresses = [host] if _is_ip(host) else resolver(host, port)
+    if not addresses:
+        raise ImageFetchError(f"host {host!r} resolves to no address")
+    if policy.allow_private_hosts or policy.trusts(host, port):
+        return addresses
+    for address in addresses:
+        reason = address_refusal(address)
+        if reason is not None:
+            # One bad address refuses the host: a name that mixes public and private
+            # answers is what a rebinding attack looks like.
+            raise ImageRefused(
+                f"refusing {reason} address {address} for host {host!r}"
+                " (use --allow-private-hosts to permit)"
+            )
+    return addresses
+
+
+def _read_body(
+    url: str,
+    response: requests.Response,
+    policy: NetworkPolicy,
+    deadline: float,
+    clock: Callable[[], float],
+) -> FetchedResource:
+    """Check status, type and length, then stream the body under the byte cap and deadline."""
+    if not 200 <= response.status_code < 300:
+        raise ImageFetchError(f"HTTP {response.status_code} {response.reason or ''} for {url}")
+    content_type = _media_type(response.headers)
+    if content_type not in _NEUTRAL_TYPES and not content_type.startswith("image/"):
+        raise ImageFetchError(f"not an image: server sent {content_type!r} for {url}")
+    declared = response.headers.get("Content-Length", "")
+    if declared.strip().isdigit() and int(declared) > policy.max_bytes:
+        raise ImageRefused(
+            f"image is {int(declared)} bytes, over the {policy.max_bytes} byte limit: {url}"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while chunk := response.raw.read1(_CHUNK, decode_content=True):
+            total += len(chunk)
+            if total > policy.max_bytes:
+                raise ImageRefused(f"image exceeds the {policy.max_bytes} byte limit: {url}")
+            chunks.append(chunk)
+            if clock() > deadline:
+                raise ImageFetchError(f"deadline of {policy.deadline:g} s exceeded for {url}")
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise ImageFetchError(f"timed out reading {url}") from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ImageFetchError(f"connection failed while reading {url}: {exc}") from exc
+    return FetchedResource(url=url, data=b"".join(chunks), content_type=content_type or None)
+
+
+def _media_type(headers: Mapping[str, str]) -> str:
+    """The Content-Type without parameters, lower-cased; empty when absent."""
+    return headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
+def _remaining(timeout: float, deadline: float, clock: Callable[[], float], url: str) -> float:
+    """``timeout`` shortened to what is left of the deadline."""
+    left = deadline - clock()
+    if left <= 0:
+        raise ImageFetchError(f"deadline exceeded before fetching {url}")
+    return min(timeout, left)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True

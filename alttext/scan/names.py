@@ -1,0 +1,160 @@
+"""Accessible-name helpers over the lxml tree, following what axe-core computes.
+
+Only what the image rules need: the visible text of an element (hidden descendants do
+not count), whether a link or button gets a name from its content, and an element's
+presentational role after axe's conflict resolution.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from lxml import etree
+
+_SPACE = re.compile(r"\s+")
+_INVISIBLE_TAGS = frozenset({"script", "style", "template", "noscript"})
+
+#: ARIA attributes that apply to every role: any of them on an element overrides a
+#: presentational role (WAI-ARIA "presentational role conflict resolution").
+GLOBAL_ARIA = frozenset(
+    [
+        "aria-atomic",
+        "aria-busy",
+        "aria-controls",
+        "aria-current",
+        "aria-describedby",
+        "aria-details",
+        "aria-dropeffect",
+        "aria-errormessage",
+        "aria-flowto",
+        "aria-grabbed",
+        "aria-haspopup",
+        "aria-invalid",
+        "aria-keyshortcuts",
+        "aria-label",
+        "aria-labelledby",
+        "aria-live",
+        "aria-owns",
+        "aria-relevant",
+        "aria-roledescription",
+    ]
+)
+
+
+def collapse(text: str | None) -> str:
+    """Whitespace collapsed to single spaces and trimmed."""
+    return _SPACE.sub(" ", text or "").strip()
+
+
+def text_of(el: etree._Element) -> str:
+    """All text inside ``el`` (hidden parts included), whitespace-collapsed."""
+    return collapse(str(el.xpath("string()")))
+
+
+def tag_of(el: etree._Element) -> str:
+    """Lower-case tag name; ``""`` for comments and processing instructions."""
+    return el.tag.lower() if isinstance(el.tag, str) else ""
+
+
+def is_hidden_element(el: etree._Element) -> bool:
+    """``hidden`` or ``aria-hidden="true"`` on the element itself."""
+    value = el.get("aria-hidden")
+    return "hidden" in el.attrib or (value is not None and value.strip().lower() == "true")
+
+
+def visible_text(el: etree._Element) -> str:
+    """Text content without hidden descendants, scripts, styles or comments."""
+    parts: list[str] = []
+
+    def walk(node: etree._Element) -> None:
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            tag = tag_of(child)
+            if tag and tag not in _INVISIBLE_TAGS and not is_hidden_element(child):
+                walk(child)
+            if child.tail:
+                parts.append(child.tail)
+
+    if tag_of(el) and not is_hidden_element(el):
+        walk(el)
+    return collapse("".join(parts))
+
+
+def role_of(value: str | None) -> str | None:
+    """A ``role`` value as axe reads it: one token, lower-cased; a list means no role."""
+    tokens = (value or "").split()
+    return tokens[0].lower() if len(tokens) == 1 else None
+
+
+def is_presentational(attrs: Mapping[str, str]) -> bool:
+    """``role=none``/``presentation``, unless focus or a global ARIA attribute overrides it."""
+    if role_of(attrs.get("role")) not in ("none", "presentation"):
+        return False
+    return not ("tabindex" in attrs or any(name in GLOBAL_ARIA for name in attrs))
+
+
+def _svg_title(el: etree._Element) -> str:
+    for child in el:
+        if tag_of(child) == "title":
+            return text_of(child)
+    return ""
+
+
+def image_name(el: etree._Element, labelledby: str | None = None) -> str:
+    """The accessible name an image-like element gives (what a link built from it says).
+
+    For ``<img>``: aria-labelledby, aria-label, then alt; title only when there is no alt
+    attribute at all (``alt=""`` wins: the image is decorative).
+    """
+    if labelledby:
+        return labelledby
+    label = collapse(el.get("aria-label"))
+    if label:
+        return label
+    tag = tag_of(el)
+    if tag == "img" or (tag == "input" and (el.get("type") or "").lower() == "image"):
+        alt = el.get("alt")
+        if alt is not None:
+            return collapse(alt)
+        return collapse(el.get("title"))
+    if tag == "svg" or role_of(el.get("role")) == "img":
+        return _svg_title(el) or collapse(el.get("title"))
+    return ""
+
+
+def content_has_name(control: etree._Element, doc: etree._Element | None) -> bool:
+    """Whether a link/button gets a name from its content (visible text or images)."""
+    if visible_text(control):
+        return True
+    for node in control.iterdescendants():
+        tag = tag_of(node)
+        if not tag or _hidden_between(node, control):
+            continue
+        ids = node.get("aria-labelledby")
+        labelledby = labelledby_text(doc, ids) if doc is not None and ids else None
+        if image_name(node, labelledby):
+            return True
+    return False
+
+
+def _hidden_between(node: etree._Element, top: etree._Element) -> bool:
+    current: etree._Element | None = node
+    while current is not None and current is not top:
+        if is_hidden_element(current) or tag_of(current) in _INVISIBLE_TAGS:
+            return True
+        current = current.getparent()
+    return False
+
+
+def labelledby_text(doc: etree._Element, ids: str | None) -> str | None:
+    """The text of the elements ``aria-labelledby`` names (missing ids are ignored)."""
+    if not ids:
+        return None
+    parts = []
+    for ident in ids.split():
+        found = doc.xpath("//*[@id=$ident]", ident=ident)
+        if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+            parts.append(text_of(found[0]))
+    return " ".join(p for p in parts if p) or None
