@@ -104,9 +104,7 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path, monkeypatch: pytest.Monk
     assert code == 2 and "unknown key 'colour'" in out
 
 
-def test_config_precedence_cli_over_file_over_default(
-    site_dir: Path, tmp_path: Path
-) -> None:
+def test_config_precedence_cli_over_file_over_default(site_dir: Path, tmp_path: Path) -> None:
     write(tmp_path / "pyproject.toml", '[tool.alttext]\nfail_on = "never"\n')
     assert run("check", str(site_dir))[0] == 0  # file says never
     assert run("check", str(site_dir), "--fail-on", "error")[0] == 1  # flag wins

@@ -159,8 +159,13 @@ def test_refusals_are_per_image_errors_and_the_rest_completes(tmp_path: Path) ->
     doc = json.loads(report.read_text(encoding="utf-8"))
     by_src = {item["src"]: item for item in doc["images"]}
     assert by_src["ok.png"]["action"] == "filled" and by_src["ok.png"]["origin"] == "metadata"
-    for src in ("../secret.png", "/../../secret.png", "corrupt.png", "missing.png",
-                "http://169.254.169.254/latest/x.png"):
+    for src in (
+        "../secret.png",
+        "/../../secret.png",
+        "corrupt.png",
+        "missing.png",
+        "http://169.254.169.254/latest/x.png",
+    ):
         assert by_src[src]["action"] == "failed" and by_src[src]["error"], src
         assert src in err
     assert doc["fix"]["failed"] == 5 and doc["fix"]["alts_written"] == 1
@@ -183,9 +188,8 @@ def test_latin1_page_keeps_its_encoding_and_crlf(tmp_path: Path) -> None:
     code, _, _ = run("fix", str(tmp_path), "-q")
     assert code == 0
     assert (tmp_path / "p.html").read_bytes() == original.replace(
-        b'<img src="a.png">', 'alt="Preis in &#8364; und Größe" '.encode("latin-1").join(
-            [b"<img ", b'src="a.png">']
-        )
+        b'<img src="a.png">',
+        'alt="Preis in &#8364; und Größe" '.encode("latin-1").join([b"<img ", b'src="a.png">']),
     )
 
 

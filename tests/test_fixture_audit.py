@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import sys
-from pathlib import Path
 
 from click.testing import CliRunner
 from conftest import FIXTURE_SITE, REPO

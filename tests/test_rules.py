@@ -39,10 +39,10 @@ def rules_for(html: str, settings: RuleSettings | None = None, probe=None) -> li
         ('<img src=a.png role="presentation">', []),
         ('<img src=a.png role="none">', []),
         ('<img src=a.png aria-hidden="true">', []),
-        ('<div hidden><img src=a.png></div>', []),
+        ("<div hidden><img src=a.png></div>", []),
         ("<template><img src=a.png></template>", []),
         ("<noscript><img src=a.png></noscript>", []),
-        ('<div data-alttext-ignore><img src=a.png></div>', []),
+        ("<div data-alttext-ignore><img src=a.png></div>", []),
         # input-image-alt: alt="" fails here.
         ("<input type=image src=go.png>", ["input-image-alt"]),
         ('<input type=image src=go.png alt="">', ["input-image-alt"]),
@@ -110,8 +110,16 @@ def test_alt_filename(alt: str, src: str, flagged: bool) -> None:
 
 @pytest.mark.parametrize(
     ("alt", "flagged"),
-    [("image", True), ("Logo", True), ("  photo. ", True), ("*", True), ("-", True),
-     ("untitled", True), ("Company logo", False), ("Sales chart for 2024", False)],
+    [
+        ("image", True),
+        ("Logo", True),
+        ("  photo. ", True),
+        ("*", True),
+        ("-", True),
+        ("untitled", True),
+        ("Company logo", False),
+        ("Sales chart for 2024", False),
+    ],
 )
 def test_alt_placeholder(alt: str, flagged: bool) -> None:
     assert is_placeholder_alt(alt) is flagged

@@ -88,7 +88,7 @@ def test_context_lang_link_figure_heading_title() -> None:
     html = (
         '<html lang="de"><head><title>Seite</title></head><body><h2>Intro</h2>'
         '<a href="/home" title="x">Start <img src=a></a>'
-        '<figure><img src=b><figcaption> A  caption </figcaption></figure>'
+        "<figure><img src=b><figcaption> A  caption </figcaption></figure>"
         '<div lang="fr"><button><img src=c></button></div></body></html>'
     )
     a, b, c = scan(html, with_context=True)
@@ -169,7 +169,10 @@ def test_decode_rejects_bad_utf8_with_hint() -> None:
 def test_iter_html_files_recurses_sorted_with_excludes(tmp_path: Path) -> None:
     for rel in ("b.html", "a/x.htm", "a/y.xhtml", "drafts/z.html", "a/n.txt", "c.amp.html"):
         write(tmp_path / rel, "")
-    found = [p.relative_to(tmp_path).as_posix() for p in iter_html_files([tmp_path], ["drafts/*", "*.amp.html"])]
+    found = [
+        p.relative_to(tmp_path).as_posix()
+        for p in iter_html_files([tmp_path], ["drafts/*", "*.amp.html"])
+    ]
     assert found == ["b.html", "a/x.htm", "a/y.xhtml"]
 
 

@@ -52,7 +52,12 @@ def png(tmp_path: Path, colour: str, description: str | None = None) -> ImageInp
 
 def key(**kw: object) -> CacheKey:
     base: dict[str, object] = dict(
-        content_hash=H1, backend="b", model="m", detail="low", focus=None, language="en",
+        content_hash=H1,
+        backend="b",
+        model="m",
+        detail="low",
+        focus=None,
+        language="en",
         max_length=125,
     )
     base.update(kw)
@@ -72,8 +77,16 @@ def test_cache_round_trip_and_persistence(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [{"content_hash": H2}, {"backend": "x"}, {"model": "n"}, {"detail": "high"},
-     {"focus": "the dog"}, {"language": "de"}, {"max_length": 80}, {"prompt_version": 99}],
+    [
+        {"content_hash": H2},
+        {"backend": "x"},
+        {"model": "n"},
+        {"detail": "high"},
+        {"focus": "the dog"},
+        {"language": "de"},
+        {"max_length": 80},
+        {"prompt_version": 99},
+    ],
 )
 def test_cache_key_includes_everything_that_changes_the_answer(change: dict[str, object]) -> None:
     assert key(**change).digest() != key().digest()
@@ -128,7 +141,9 @@ def test_describer_lookup_order_catalog_metadata_cache_backend(tmp_path: Path) -
     red = png(tmp_path, "red", description="A red square")
     blue = png(tmp_path, "blue")
     green = png(tmp_path, "green")
-    captioner = CountingCaptioner({blue.sha256: "this image shows a blue square", green.sha256: "x"})
+    captioner = CountingCaptioner(
+        {blue.sha256: "this image shows a blue square", green.sha256: "x"}
+    )
     catalog = Catalog(tmp_path / "cat.json")
     with CaptionCache(tmp_path / "cache") as cache:
         describer = Describer(Config(), captioner, cache, catalog)

@@ -27,7 +27,7 @@ _LEAD_IN = re.compile(
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
-_QUOTES = "\"'“”‘’«»"
+_QUOTES = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb"  # straight, curly, guillemets
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
@@ -41,7 +41,7 @@ def _cut(text: str, limit: int) -> str:
     head = text[: limit + 1]
     space = head.rfind(" ")
     cut = head[:space] if space >= limit // 2 else text[:limit]
-    return cut.rstrip(" ,;:-–—(")
+    return cut.rstrip(" ,;:-\u2013\u2014(")  # dangling punctuation and dashes
 
 
 def polish(caption: str, max_length: int = 125) -> str:
