@@ -15,9 +15,14 @@ if command -v npm >/dev/null 2>&1; then
     (cd tests/axe && npm ci --no-audit --no-fund --silent)
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[test,ocr]"
+# An isolated virtual environment (reused between runs) keeps the machine's Python clean.
+venv="${ALTTEXT_VENV:-.venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+py="$venv/bin/python"
+"$py" -m pip install --quiet --disable-pip-version-check --upgrade pip
+"$py" -m pip install --quiet --disable-pip-version-check -e ".[test,ocr]"
 
-python3 -m ruff check alttext tests bench fixtures
-python3 -m ruff format --check alttext
-python3 -m mypy
-python3 -m pytest "$@"
+"$py" -m ruff check .
+"$py" -m ruff format --check alttext
+"$py" -m mypy
+CI="${CI:-}" "$py" -m pytest "$@"
