@@ -102,6 +102,8 @@ def main() -> None:
     Examples:
       alttext check site/                      audit; exit 1 on errors (a CI gate)
       alttext check site/ --format sarif -o alttext.sarif
+      alttext fix site/                        fill missing alt (offline: metadata + OCR)
+      alttext fix site/ --backend wavespeed --catalog alttext.json
       alttext caption photo.jpg --json         caption images directly
     """
 
@@ -254,6 +256,12 @@ def backend_options(func: F) -> F:
         help="Caption cache folder (else ALTTEXT_CACHE_DIR or the user cache dir).",
     )
     @click.option("--no-cache", is_flag=True, help="Neither read nor write the caption cache.")
+    @click.option("--no-ocr", is_flag=True, help="Offline backend: do not read text in images.")
+    @click.option(
+        "--no-metadata-first",
+        is_flag=True,
+        help="Ask the backend even when the image carries its own alt text.",
+    )
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
@@ -264,7 +272,11 @@ def backend_options(func: F) -> F:
 def _backend_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Translate backend option values into Config field overrides."""
     no_cache = kwargs.pop("no_cache", False)
+    no_ocr = kwargs.pop("no_ocr", False)
+    no_metadata_first = kwargs.pop("no_metadata_first", False)
     return {
+        "ocr": False if no_ocr else None,
+        "metadata_first": False if no_metadata_first else None,
         "backend": kwargs.pop("backend", None),
         "model": kwargs.pop("model", None),
         "api_base": kwargs.pop("api_base", None),
