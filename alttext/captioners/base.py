@@ -48,6 +48,9 @@ class CaptionRequest:
         language: BCP 47 language tag of the page (``en``, ``de-CH``), or ``None``.
         max_length: the alt text length limit in characters.
         context: the page context the scanner collected.
+        task_key: a stable key for this exact request (the cache key's digest), under
+            which a backend with remote tasks journals the task it started, so a process
+            killed after submitting resumes that task instead of paying for a new one.
     """
 
     image: bytes
@@ -59,6 +62,7 @@ class CaptionRequest:
     language: str | None = None
     max_length: int = 125
     context: CaptionContext = field(default_factory=CaptionContext)
+    task_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,32 @@ class Captioner(Protocol):
         ...
 
 
+@runtime_checkable
+class TaskJournal(Protocol):
+    """Remembers remote tasks that were started (and billed) but whose result is not in.
+
+    A backend records a task right after the service accepted it; before submitting it
+    asks for a pending task under the same key and resumes that one. It forgets a task
+    that failed or that the service no longer knows. A task that *completed* stays
+    journaled: whoever stores its result forgets it in the same transaction (the caption
+    cache does, in ``put``), so a kill between the result's arrival and its storage costs a
+    free poll on the re-run, not a second task. Each call must be durable when it returns:
+    the process may be killed at any moment after. Implementations are thread-safe.
+    """
+
+    def pending(self, key: str) -> str | None:
+        """The id of the task started under ``key`` and not finished, or ``None``."""
+        ...
+
+    def started(self, key: str, task_id: str) -> None:
+        """Record that ``task_id`` was started under ``key``."""
+        ...
+
+    def finished(self, key: str) -> None:
+        """Forget the task under ``key``: it ended, or it is gone."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
     """Settings a backend factory may read; each backend ignores what it does not use.
@@ -106,6 +136,8 @@ class BackendOptions:
     Values left ``None`` fall back to the backend's environment variables (read from
     ``env``, never from ``os.environ`` directly, so tests and libraries stay in control) and
     then to its defaults. ``api_key`` is excluded from ``repr`` so it never reaches a log.
+    ``journal``, when set, is where backends with remote tasks record the tasks they
+    started (see :class:`TaskJournal`).
     """
 
     api_key: str | None = field(default=None, repr=False)
@@ -119,3 +151,4 @@ class BackendOptions:
     image_transport: Literal["auto", "url", "upload", "data-uri"] = "auto"
     ocr: bool = True
     env: dict[str, str] = field(default_factory=dict, repr=False)
+    journal: TaskJournal | None = field(default=None, repr=False, compare=False)

@@ -14,6 +14,13 @@ client keeps:
   so the API key only ever goes to the host the user configured.
 - Local images are uploaded through a ticket: the ``PUT`` carries the ticket's headers and
   never the API key.
+- With a :class:`~alttext.captioners.base.TaskJournal` and a ``request.task_key``, a task
+  is journaled the moment the service accepted it, and forgotten when it fails; a completed
+  task is forgotten by whoever stores its result (the caption cache). A request whose key
+  has a journaled task polls that task instead of submitting: a run killed between submit
+  and stored result does not pay again. Only when the service says the task is unknown
+  (404/410) or failed is a new one submitted. (A submit whose answer never arrived, e.g. a
+  sync submit cut off, has no task id to journal.)
 
 Defaults suit WaveSpeed's default account tier, which allows 2 concurrent tasks and 2 images
 per minute: ``max_concurrent=2`` and ``per_minute=2``. Higher tiers raise both through
@@ -29,7 +36,7 @@ from dataclasses import replace
 from typing import Any, Literal
 from urllib.parse import quote
 
-from alttext.captioners.base import BackendOptions, CaptionRequest, CaptionResult
+from alttext.captioners.base import BackendOptions, CaptionRequest, CaptionResult, TaskJournal
 from alttext.captioners.http import BODY_LIMIT, HttpClient, Limiter, check_base_url
 from alttext.captioners.retry import (
     IDEMPOTENT,
@@ -50,6 +57,8 @@ DEFAULT_PER_MINUTE = 2.0
 FAILED_STATUSES = frozenset({"failed", "cancelled", "timeout", "deleted"})
 #: ``data.code`` of a sync-mode answer that gave up waiting while the task runs on.
 SYNC_TIMEOUT_CODE = 5004
+#: Answers to a poll of a journaled task meaning the service no longer knows it.
+UNKNOWN_TASK_STATUSES = frozenset({404, 410})
 
 Transport = Literal["auto", "url", "upload", "data-uri"]
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
@@ -76,6 +85,8 @@ class WaveSpeedCaptioner:
         clock: monotonic clock (injectable for tests).
         sleep: sleep function (injectable for tests).
         wall_clock: wall-clock time, for ``Retry-After`` dates.
+        journal: where started tasks are recorded until they end, keyed by
+            ``request.task_key``; ``None`` journals nothing.
     """
 
     name = "wavespeed"
@@ -98,6 +109,7 @@ class WaveSpeedCaptioner:
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         wall_clock: Clock = time.time,
+        journal: TaskJournal | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigError("WaveSpeed needs an API key: set WAVESPEED_API_KEY")
@@ -120,6 +132,7 @@ class WaveSpeedCaptioner:
         self.poll_schedule = poll_schedule or PollSchedule()
         self._clock = clock
         self._sleep = sleep
+        self.journal = journal
         self._http = HttpClient(
             api_key=api_key.strip(),
             timeout=timeout,
@@ -151,6 +164,11 @@ class WaveSpeedCaptioner:
         """
         with self._limiter.slot():
             deadline_at = self._clock() + self.deadline
+            key = request.task_key if self.journal is not None else None
+            if key is not None:
+                resumed = self._resume(key, deadline_at)
+                if resumed is not None:
+                    return resumed
             body: dict[str, object] = {
                 "image": self._image_ref(request, deadline_at),
                 "detail_level": request.detail,
@@ -161,9 +179,46 @@ class WaveSpeedCaptioner:
                 body["enable_sync_mode"] = True
             data = self._submit(body, deadline_at)
             task_id = data["id"]
-            if data.get("status") != "completed" and data.get("status") not in FAILED_STATUSES:
+            if not _ended(data):
+                if key is not None:
+                    self._journal_started(key, task_id)
+                # A deadline or error while polling leaves the task journaled: the task
+                # runs on, and the next attempt picks up its result.
                 data = self._poll(task_id, deadline_at)
+                if key is not None and data.get("status") in FAILED_STATUSES:
+                    self._journal_finished(key)
             return self._result(data, task_id)
+
+    # -- the task journal --------------------------------------------------------------
+
+    def _resume(self, key: str, deadline_at: float) -> CaptionResult | None:
+        """The result of the journaled task under ``key``; ``None`` to submit a new one."""
+        assert self.journal is not None
+        task_id = self.journal.pending(key)
+        if task_id is None:
+            return None
+        try:
+            # The task was started by an earlier run: it is likely done, so look at once.
+            data = self._poll(task_id, deadline_at, immediate=True)
+        except CaptionAPIError as exc:
+            unknown = exc.status in UNKNOWN_TASK_STATUSES or exc.code in UNKNOWN_TASK_STATUSES
+            if not unknown:
+                raise  # e.g. a bad key or an outage: the task may still be there
+            self._journal_finished(key)  # expired or never known: a new task is needed
+            return None
+        if data.get("status") in FAILED_STATUSES:
+            self._journal_finished(key)
+            return None  # a failed task has no result to take; try once more
+        # Completed: stays journaled until the result is stored (see TaskJournal).
+        return self._result(data, task_id)
+
+    def _journal_started(self, key: str, task_id: str) -> None:
+        assert self.journal is not None
+        self.journal.started(key, task_id)
+
+    def _journal_finished(self, key: str) -> None:
+        assert self.journal is not None
+        self.journal.finished(key)
 
     # -- submit and poll -------------------------------------------------------------
 
@@ -203,12 +258,12 @@ class WaveSpeedCaptioner:
             )
         return data
 
-    def _poll(self, task_id: str, deadline_at: float) -> dict[str, Any]:
+    def _poll(self, task_id: str, deadline_at: float, *, immediate: bool = False) -> dict[str, Any]:
         url = f"{self.base_url}/api/v3/predictions/{quote(task_id, safe='')}/result"
         what = f"WaveSpeed poll of task {task_id}"
-        for interval in self.poll_schedule.intervals():
+        for poll, interval in enumerate(self.poll_schedule.intervals()):
             remaining = deadline_at - self._clock()
-            if remaining > 0:
+            if remaining > 0 and not (immediate and poll == 0):
                 self._sleep(min(interval, remaining))
             if self._clock() >= deadline_at:
                 break
@@ -219,8 +274,7 @@ class WaveSpeedCaptioner:
             except CaptionTimeout as exc:
                 raise CaptionTimeout(str(exc), task_id=task_id) from exc
             data = self._data(response.status_code, self._http.read_json(response, what=what), what)
-            status = data.get("status")
-            if status == "completed" or status in FAILED_STATUSES:
+            if _ended(data):
                 return data
         raise CaptionTimeout(
             f"WaveSpeed task {task_id} did not finish within {self.deadline} s",
@@ -346,6 +400,12 @@ class WaveSpeedCaptioner:
         return download_url
 
 
+def _ended(data: dict[str, Any]) -> bool:
+    """Whether a task's ``data`` is final (completed or one of the failed statuses)."""
+    status = data.get("status")
+    return status == "completed" or status in FAILED_STATUSES
+
+
 def _first_output(outputs: object) -> str | None:
     """The caption in ``outputs``: a plain string, or an object with ``caption``/``text``."""
     if not isinstance(outputs, list) or not outputs:
@@ -380,4 +440,5 @@ def create(options: BackendOptions) -> WaveSpeedCaptioner:
         image_transport=options.image_transport,
         max_concurrent=options.max_concurrent or DEFAULT_MAX_CONCURRENT,
         per_minute=DEFAULT_PER_MINUTE if options.per_minute is None else options.per_minute,
+        journal=options.journal,
     )

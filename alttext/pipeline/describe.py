@@ -2,8 +2,9 @@
 
 Look-ups in order: the catalog (a person's or an earlier run's decision), alt text
 embedded in the image's own metadata, the caption cache, and only then the backend. Each
-answer from the backend is cached the moment it arrives. Thread-safe: ``fix`` calls
-:meth:`Describer.describe` from a pool.
+answer from the backend is cached the moment it arrives, and the cache doubles as the
+backend's task journal (a task submitted but not yet answered is resumed, not paid for
+again, by the next run). Thread-safe: ``fix`` calls :meth:`Describer.describe` from a pool.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from alttext.captioners.base import (
     Captioner,
     CaptionRequest,
     CaptionResult,
+    TaskJournal,
 )
 from alttext.captioners.polish import polish
 from alttext.config import Config
@@ -71,8 +73,13 @@ class Described:
     error: str | None = None
 
 
-def backend_options(config: Config, env: Mapping[str, str]) -> BackendOptions:
-    """The backend settings of ``config``; keys and URLs not set there come from ``env``."""
+def backend_options(
+    config: Config, env: Mapping[str, str], journal: TaskJournal | None = None
+) -> BackendOptions:
+    """The backend settings of ``config``; keys and URLs not set there come from ``env``.
+
+    ``journal`` is where the backend records remote tasks until their result is in.
+    """
     return BackendOptions(
         base_url=config.api_base,
         model=config.model,
@@ -84,6 +91,7 @@ def backend_options(config: Config, env: Mapping[str, str]) -> BackendOptions:
         image_transport=config.image_transport,  # type: ignore[arg-type]
         ocr=config.ocr,
         env=dict(env),
+        journal=journal,
     )
 
 
@@ -162,6 +170,7 @@ class Describer:
             language=language,
             max_length=self.config.max_length,
             context=context or CaptionContext(),
+            task_key=key.digest(),
         )
         self._count("api_calls")
         try:
@@ -208,7 +217,8 @@ def safe_message(exc: BaseException, *secrets: str | None) -> str:
 class DescriberSession:
     """Opens the backend, cache and catalog a run needs, and closes them after.
 
-    The backend is built first so a missing API key fails before any work starts.
+    The cache is opened first because it is also the backend's task journal; the backend
+    is built before any page is read, so a missing API key fails before any work starts.
     """
 
     def __init__(self, config: Config, env: Mapping[str, str]) -> None:
@@ -216,10 +226,15 @@ class DescriberSession:
         from alttext.store.cache import default_cache_dir
 
         self.config = config
-        self.captioner = create(config.backend, backend_options(config, env))
         self.cache = (
             CaptionCache(config.cache_dir or default_cache_dir(env)) if config.cache else None
         )
+        try:
+            self.captioner = create(config.backend, backend_options(config, env, self.cache))
+        except BaseException:
+            if self.cache is not None:
+                self.cache.close()
+            raise
         self.catalog = Catalog.load(config.catalog) if config.catalog is not None else None
         self.describer = Describer(config, self.captioner, self.cache, self.catalog)
 

@@ -5,6 +5,11 @@ detail, focus, language, length limit and prompt version — so a changed settin
 not a wrong hit. Only successful captions are stored, one SQLite transaction each (via
 diskcache), right after the backend answers: a crash or Ctrl-C a moment later loses
 nothing that was paid for.
+
+The cache is also the backends' task journal (:class:`~alttext.captioners.base.TaskJournal`):
+the id of a remote task that was submitted but whose result is not in yet is kept under a
+separate key prefix, so a run killed between submit and result resumes the task instead of
+paying for it again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from alttext.captioners.base import PROMPT_VERSION, CaptionResult
 from alttext.errors import ConfigError
 
 ENV_VAR = "ALTTEXT_CACHE_DIR"
+#: How long a started task is worth resuming: services keep results for a limited time
+#: (WaveSpeed: a day at most), after that the id only costs a useless poll.
+PENDING_TASK_TTL = 24 * 3600.0
+_TASK_PREFIX = "task:"
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -62,12 +71,22 @@ class CacheStats:
 
 
 class CaptionCache:
-    """A diskcache-backed store of :class:`CaptionResult` by :class:`CacheKey`."""
+    """A diskcache-backed store of :class:`CaptionResult` by :class:`CacheKey`.
 
-    def __init__(self, directory: Path) -> None:
+    Also a :class:`~alttext.captioners.base.TaskJournal` (``pending``/``started``/
+    ``finished``), keyed by :meth:`CacheKey.digest`; each journal write is committed before
+    the call returns, and :meth:`put` forgets the task whose result it stores. Thread-safe.
+
+    Args:
+        directory: where the cache lives (created if needed).
+        pending_ttl: seconds a journaled task stays resumable.
+    """
+
+    def __init__(self, directory: Path, *, pending_ttl: float = PENDING_TASK_TTL) -> None:
         import diskcache
 
         self.directory = directory
+        self.pending_ttl = pending_ttl
         try:
             self._cache = diskcache.Cache(str(directory))
         except OSError as exc:
@@ -85,8 +104,30 @@ class CaptionCache:
             return None  # an entry from an incompatible version: treat as a miss
 
     def put(self, key: CacheKey, result: CaptionResult) -> None:
-        """Store a successful result (committed before this returns)."""
-        self._cache.set(key.digest(), json.dumps(asdict(result), sort_keys=True))
+        """Store a successful result (committed before this returns).
+
+        Forgets the journaled task of the same key in the same transaction: until the
+        result is stored, a re-run can still fetch it from the service for free.
+        """
+        digest = key.digest()
+        with self._cache.transact():
+            self._cache.set(digest, json.dumps(asdict(result), sort_keys=True))
+            self._cache.delete(_TASK_PREFIX + digest)
+
+    # -- the task journal ------------------------------------------------------------------
+
+    def pending(self, key: str) -> str | None:
+        """The id of the task started under ``key`` and not finished (nor expired)."""
+        task_id = self._cache.get(_TASK_PREFIX + key)
+        return task_id if isinstance(task_id, str) and task_id else None
+
+    def started(self, key: str, task_id: str) -> None:
+        """Journal ``task_id`` under ``key`` (committed before this returns)."""
+        self._cache.set(_TASK_PREFIX + key, task_id, expire=self.pending_ttl)
+
+    def finished(self, key: str) -> None:
+        """Forget the task journaled under ``key``, if any."""
+        self._cache.delete(_TASK_PREFIX + key)
 
     def stats(self) -> CacheStats:
         """Entry count and size on disk."""

@@ -1,0 +1,451 @@
+"""Benchmarks of ``alttext fix`` against the loopback WaveSpeed server, every run end to end.
+
+Every timed ``fix`` or ``check`` is ``python -m alttext ...`` in a fresh subprocess (start-up,
+imports and all); peak RSS comes from ``os.wait4``. The WaveSpeed API is the test suite's
+stateful loopback server (``tests/servers/wavespeed.py``) with a fixed per-task latency: in
+sync mode the submit answers after ``--latency`` seconds; in polling mode a task is
+``processing`` until ``--latency`` seconds after its submit and ``completed`` at the first poll
+after that. Images are uploaded through tickets (the default transport for local files).
+
+Scenarios:
+
+* ``a``: 400 pages with 400 distinct PNGs, ``--jobs 16``: wall time over the ideal
+  ``400 / 16 * latency``; sync mode, polling with the default poll schedule (first poll
+  after 0.3 s), and polling with a first poll at ``latency`` (through the library API, as
+  the CLI has no poll-schedule option);
+* ``b``: one image on 1,000 pages: backend calls (submits the server saw);
+* ``c``: warm run: ``fix`` on a fresh copy of a site whose captions are cached, side by side
+  with ``check`` on another fresh copy; backend requests and the time ratio;
+* ``d``: warm ``fix`` throughput (pages/s, MB/s of HTML) and peak RSS on generated SSG-like
+  corpora (``make_corpus.py``) of growing size, with an image file for every reference
+  (raster files from a pool of 40 per format, SVGs with a ``<title>``).
+
+Example::
+
+    python bench/bench_fix.py --runs 3 --sizes 1000,10000 > bench/.work/fix.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+WORK = BENCH / ".work" / "fix"
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from make_corpus import DEFAULT_OUT, CorpusSpec, generate  # noqa: E402
+from PIL import Image  # noqa: E402
+from servers import Received, Reply  # noqa: E402
+from servers.wavespeed import API_KEY, WaveSpeedServer, _envelope, _envelope_error  # noqa: E402
+
+_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
+_REF = re.compile(r'\b(?:src|srcset)="([^"]+)"')
+
+
+class LatencyServer(WaveSpeedServer):
+    """The loopback WaveSpeed API where every task takes ``latency`` seconds."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__()
+        self.latency = latency
+        self._started: dict[str, float] = {}
+
+    def dispatch(self, handler: Any) -> None:
+        # http.server writes the headers and the body of an answer in two send() calls;
+        # with Nagle on, the body waits for the client's delayed ACK (~40 ms on Linux), a
+        # stall no production server has. Send small segments at once, as they do.
+        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().dispatch(handler)
+
+    def _submit(self, request: Received) -> Reply:
+        sync = b'"enable_sync_mode": true' in request.body
+        if sync:
+            time.sleep(self.latency)  # the model runs while the submit waits
+        reply = super()._submit(request)
+        if not sync and isinstance(reply.body, dict) and "data" in reply.body:
+            with self.lock:
+                self._started[reply.body["data"]["id"]] = time.monotonic()
+        return reply
+
+    def _poll(self, request: Received) -> Reply:
+        task_id = request.path.split("?")[0].split("/")[4]
+        with self.lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                return _envelope_error(404, f"prediction {task_id} not found")
+            task.polls += 1
+            if task.status in ("created", "processing"):
+                done = time.monotonic() - self._started[task_id] >= self.latency
+                if done:
+                    self._finish(task)
+                else:
+                    task.status = "processing"
+            return _envelope(self._data(task))
+
+
+@contextmanager
+def serving(latency: float) -> Iterator[LatencyServer]:
+    server = LatencyServer(latency)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- running things ------------------------------------------------------------------------
+
+
+def env() -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    out.update(WAVESPEED_API_KEY=API_KEY, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    out.pop("ALTTEXT_CACHE_DIR", None)
+    return out
+
+
+def timed(cmd: list[str]) -> tuple[float, int, int]:
+    """Run ``cmd``; return wall seconds, exit status and peak RSS in MiB."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO
+    )
+    assert proc.stderr is not None
+    err = threading.Thread(target=proc.stderr.read, daemon=True)  # never block on a full pipe
+    err.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, proc.returncode, usage.ru_maxrss // 1024
+
+
+def fix_cmd(site: Path, server: LatencyServer, cache: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "alttext",
+        "fix",
+        str(site),
+        "--backend",
+        "wavespeed",
+        "--api-base",
+        server.url,
+        "--rate",
+        "0",
+        "--cache-dir",
+        str(cache),
+        "--no-remote",
+        "-q",
+        *extra,
+    ]
+
+
+def check_cmd(site: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "alttext", "check", str(site), "--format", "json", "-q", *extra]
+
+
+_POLL_DRIVER = """
+import sys
+from pathlib import Path
+from alttext.captioners.retry import PollSchedule
+from alttext.captioners.wavespeed import WaveSpeedCaptioner
+from alttext.config import Config
+from alttext.pipeline.describe import Describer
+from alttext.pipeline.fix import run_fix
+from alttext.store.cache import CaptionCache
+site, url, cache, first, key = sys.argv[1:6]
+config = Config(backend="wavespeed", rate=0, jobs=16, cache_dir=Path(cache), remote=False)
+with CaptionCache(Path(cache)) as store:
+    backend = WaveSpeedCaptioner(key, base_url=url, max_concurrent=16, per_minute=None,
+        poll_schedule=PollSchedule(first=float(first)), journal=store)
+    report = run_fix([Path(site)], config, env={}, describer=Describer(config, backend, store))
+sys.exit(0 if report.ok else 1)
+"""
+
+
+def fresh(src: Path, name: str) -> Path:
+    dest = WORK / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(src, dest)
+    return dest
+
+
+def html_bytes(site: Path) -> tuple[int, int]:
+    files = [p for p in site.rglob("*.html")]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+# -- sites ----------------------------------------------------------------------------------
+
+
+def raster(fmt: str, index: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    colour = (index * 37 % 256, index * 91 % 256, index * 53 % 256)
+    buf = io.BytesIO()
+    image = Image.new("RGB", size, colour)
+    image.putpixel((index % size[0], index // size[0] % size[1]), (255 - colour[0], 0, 0))
+    image.save(buf, _FORMATS[fmt])
+    return buf.getvalue()
+
+
+def unique_site(root: Path, pages: int, images: int) -> Path:
+    """``pages`` small pages, page ``i`` showing image ``i % images`` without alt."""
+    if root.exists():
+        return root
+    (root / "img").mkdir(parents=True)
+    for i in range(images):
+        (root / "img" / f"i{i}.png").write_bytes(raster("png", i))
+    for p in range(pages):
+        (root / f"page{p}.html").write_text(
+            f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Page {p}</title>'
+            f"</head><body><h1>Page {p}</h1><p>{'Some text. ' * 40}</p>"
+            f'<figure><img src="img/i{p % images}.png" width="64" height="48">'
+            "<figcaption>A figure</figcaption></figure></body></html>\n",
+            encoding="utf-8",
+        )
+    return root
+
+
+def corpus_site(pages: int) -> Path:
+    """A ``make_corpus`` corpus plus a file for every image it references."""
+    root = WORK / f"corpus-p{pages}"
+    if (root / ".complete-2").exists():
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    source = DEFAULT_OUT / f"p{pages}"
+    generate(CorpusSpec(pages=pages), source)
+    shutil.copytree(source, root)
+    refs: set[str] = set()
+    for page in root.rglob("*.html"):
+        for value in _REF.findall(page.read_text(encoding="utf-8")):
+            for candidate in value.split(","):
+                url = candidate.strip().split(" ")[0]
+                if url.startswith("/assets/"):
+                    refs.add(url)
+    pool: dict[tuple[str, int], bytes] = {}
+    for url in sorted(refs):
+        ext = url.rsplit(".", 1)[-1].lower()
+        variant = int(hashlib.sha1(url.encode()).hexdigest(), 16) % 40
+        if ext == "svg":
+            data = (
+                f'<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24">'
+                f"<title>Icon number {variant}</title><rect width='24' height='24'/></svg>"
+            ).encode()
+        else:
+            # Pillow here cannot write AVIF: those files hold PNG bytes (the loader sniffs
+            # the content, not the extension).
+            fmt = ext if ext in _FORMATS else "png"
+            if (fmt, variant) not in pool:
+                pool[(fmt, variant)] = raster(fmt, variant + 40 * list(_FORMATS).index(fmt))
+            data = pool[(fmt, variant)]
+        target = root / url.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    (root / ".complete-2").write_text("")
+    return root
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+
+def scenario_a(runs: int, latency: float) -> list[dict[str, Any]]:
+    site = unique_site(WORK / "unique400", 400, 400)
+    ideal = 400 / 16 * latency
+    rows = []
+    variants: list[tuple[str, list[str] | None]] = [
+        ("sync (`--sync`)", ["--sync"]),
+        ("polling, default schedule (first poll 0.3 s)", []),
+        (f"polling, first poll at {latency} s (library API)", None),
+    ]
+    for label, extra in variants:
+        times, submits, codes = [], [], []
+        for run in range(runs):
+            copy, cache = fresh(site, "a-site"), WORK / f"a-cache-{run}"
+            shutil.rmtree(cache, ignore_errors=True)
+            with serving(latency) as server:
+                if extra is None:
+                    cmd = [sys.executable, "-c", _POLL_DRIVER, str(copy), server.url]
+                    cmd += [str(cache), str(latency), API_KEY]
+                else:
+                    cmd = fix_cmd(copy, server, cache, "--jobs", "16", *extra)
+                seconds, code, _ = timed(cmd)
+                submits.append(len(server.requests("submit")))
+                codes.append(code)
+                times.append(seconds)
+            log(f"a {label} run {run}: {seconds:.2f}s exit {code} submits {submits[-1]}")
+        median = statistics.median(times)
+        rows.append(
+            {
+                "mode": label,
+                "times": times,
+                "median_s": median,
+                "ideal_s": ideal,
+                "ratio": median / ideal,
+                "submits": submits,
+                "exit": codes,
+            }
+        )
+    return rows
+
+
+def scenario_b(latency: float) -> dict[str, Any]:
+    site = WORK / "one-on-1000"
+    if not site.exists():
+        (site / "img").mkdir(parents=True)
+        (site / "img" / "one.png").write_bytes(raster("png", 7))
+        for p in range(1000):
+            (site / f"page{p}.html").write_text(
+                f'<html lang="en"><title>{p}</title><p>Text</p><img src="img/one.png"></html>\n'
+            )
+    copy, cache = fresh(site, "b-site"), WORK / "b-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    with serving(latency) as server:
+        seconds, code, _ = timed(fix_cmd(copy, server, cache, "--jobs", "16"))
+        submits = len(server.requests("submit"))
+    changed = sum(b'alt="' in p.read_bytes() for p in copy.glob("*.html"))
+    log(f"b: {seconds:.2f}s exit {code} submits {submits} pages with alt {changed}")
+    return {"seconds": seconds, "exit": code, "submits": submits, "pages_filled": changed}
+
+
+def warm(site: Path, name: str) -> Path:
+    """Fill a cache for ``site`` with one cold ``fix`` (sync mode, no latency)."""
+    cache = WORK / f"{name}-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    copy = fresh(site, f"{name}-warmup")
+    with serving(0.0) as server:
+        seconds, code, _ = timed(
+            fix_cmd(copy, server, cache, "--jobs", "16", "--sync", "--site-root", str(copy))
+        )
+        submits = len(server.requests("submit"))
+    log(f"warm-up {name}: {seconds:.1f}s exit {code} submits {submits}")
+    shutil.rmtree(copy)
+    return cache
+
+
+def scenario_c(runs: int, corpus_pages: int) -> list[dict[str, Any]]:
+    rows = []
+    sites = [("400 pages, 400 PNGs", unique_site(WORK / "unique400", 400, 400))]
+    sites.append((f"make_corpus {corpus_pages} pages", corpus_site(corpus_pages)))
+    for label, site in sites:
+        cache = warm(site, "c")
+        fix_times, check_times, ratios, requests, codes = [], [], [], [], []
+        with serving(0.0) as server:
+            for run in range(runs):
+                copy = fresh(site, "c-fix")
+                cmd = fix_cmd(copy, server, cache, "--jobs", "16", "--site-root", str(copy))
+                seconds, code, _ = timed(cmd)
+                fix_times.append(seconds)
+                codes.append(code)
+                copy = fresh(site, "c-check")
+                check_s, _, _ = timed(check_cmd(copy, "--site-root", str(copy)))
+                check_times.append(check_s)
+                ratios.append(seconds / check_s)
+                log(f"c {label} run {run}: fix {seconds:.2f}s check {check_s:.2f}s")
+            requests = [len(server.requests())]
+        rows.append(
+            {
+                "site": label,
+                "fix_s": statistics.median(fix_times),
+                "check_s": statistics.median(check_times),
+                "ratio": statistics.median(ratios),
+                "fix_times": fix_times,
+                "check_times": check_times,
+                "backend_requests": requests[0],
+                "exit": codes,
+            }
+        )
+    return rows
+
+
+def scenario_d(sizes: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for pages in sizes:
+        site = corpus_site(pages)
+        cache = warm(site, f"d{pages}")
+        count, size = html_bytes(site)
+        with serving(0.0) as server:
+            copy = fresh(site, "d-fix")
+            seconds, code, rss = timed(
+                fix_cmd(copy, server, cache, "--jobs", "16", "--site-root", str(copy))
+            )
+            requests = len(server.requests())
+        changed = sum(
+            p.read_bytes() != (site / p.relative_to(copy)).read_bytes()
+            for p in copy.rglob("*.html")
+        )
+        shutil.rmtree(copy)
+        log(f"d {pages}: {seconds:.1f}s exit {code} rss {rss} MiB changed {changed}")
+        rows.append(
+            {
+                "pages": count,
+                "mb": size / 1e6,
+                "seconds": seconds,
+                "pages_per_s": count / seconds,
+                "mb_per_s": size / 1e6 / seconds,
+                "peak_rss_mib": rss,
+                "files_changed": changed,
+                "backend_requests": requests,
+                "exit": code,
+            }
+        )
+    return rows
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--only", default="a,b,c,d")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[str, Any] = {
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        }
+    }
+    if "a" in only:
+        results["a"] = scenario_a(args.runs, args.latency)
+    if "b" in only:
+        results["b"] = scenario_b(args.latency)
+    if "c" in only:
+        results["c"] = scenario_c(args.runs, sizes[0])
+    if "d" in only:
+        results["d"] = scenario_d(sizes)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

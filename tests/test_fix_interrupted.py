@@ -1,0 +1,253 @@
+"""An interrupted ``alttext fix`` leaves pages whole, and the re-run pays for nothing twice.
+
+A real ``python -m alttext fix`` process talks to the stateful loopback WaveSpeed server
+and is killed (SIGKILL) while tasks are in flight; the re-run finishes the job. Images are
+identified on the server by the sha256 of the bytes uploaded for them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from PIL import Image
+from servers import FakeClock
+from servers.wavespeed import API_KEY, Plan, WaveSpeedServer
+
+from alttext.captioners.wavespeed import WaveSpeedCaptioner
+from alttext.config import Config
+from alttext.pipeline.describe import Describer
+from alttext.pipeline.fix import run_fix
+from alttext.store.cache import CaptionCache
+
+COLOURS = ["red", "green", "blue", "orange", "purple", "teal", "olive", "maroon"]
+PAGES = 12
+#: The checkout under test: ``python -m alttext`` run from here imports this tree.
+REPO = Path(__file__).resolve().parent.parent
+#: What ``fix`` may insert into a start tag, and nothing else.
+INSERTED_ALT = re.compile(rb'\s?alt="[^"]*"\s?')
+
+
+@pytest.fixture
+def server() -> Iterator[WaveSpeedServer]:
+    with WaveSpeedServer() as srv:
+        yield srv
+
+
+def make_site(root: Path) -> dict[Path, bytes]:
+    """12 XHTML-well-formed pages using 8 distinct PNGs; returns every page's bytes."""
+    for index, colour in enumerate(COLOURS):
+        (root / "img").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48 + index, 32), colour).save(root / "img" / f"{colour}.png")
+    for page in range(PAGES):
+        folder, up = (root / "sub", "../") if page % 3 == 0 else (root, "")
+        first, second = COLOURS[page % 8], COLOURS[(page * 3 + 1) % 8]
+        html = (
+            "<!DOCTYPE html>\n"
+            f'<html lang="en"><head><meta charset="utf-8" /><title>Page {page}</title></head>\n'
+            f"<body><h1>Page {page}</h1>\n"
+            f'<p><img src="{up}img/{first}.png" width="48" height="32" /></p>\n'
+            f'<figure><img src="{up}img/{second}.png" /><figcaption>Fig.</figcaption></figure>\n'
+            f'<p><img src="{up}img/red.png" alt="A person wrote this" /></p>\n'
+            f'<p><img src="{up}img/blue.png" alt="" /></p>\n'
+            "</body></html>\n"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"page{page}.html").write_text(html, encoding="utf-8")
+    return {p: p.read_bytes() for p in sorted(root.rglob("*.html"))}
+
+
+def assert_whole(path: Path, before: bytes) -> bool:
+    """The page is byte-identical, or well-formed with only alt attributes inserted.
+
+    Returns whether it was rewritten.
+    """
+    after = path.read_bytes()
+    if after == before:
+        return False
+    etree.fromstring(after)  # still well-formed: a half-written page would not be
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        assert op in ("equal", "insert"), (path, op, before[i1:i2], after[j1:j2])
+        if op == "insert":
+            assert INSERTED_ALT.fullmatch(after[j1:j2]), (path, after[j1:j2])
+    return True
+
+
+def images_without_alt(path: Path) -> list[str | None]:
+    tree = etree.fromstring(path.read_bytes())
+    return [img.get("src") for img in tree.iter("img") if img.get("alt") is None]
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".alttext-tmp")]
+
+
+def submits_per_image(server: WaveSpeedServer) -> Counter[str]:
+    """How many tasks were submitted for each image, by the sha256 of its uploaded bytes."""
+    by_url = {
+        f"{server.url}/files/{u.token}/{u.filename}": hashlib.sha256(u.data).hexdigest()
+        for u in list(server.uploads.values())
+        if u.data is not None
+    }
+    return Counter(by_url[r.json()["image"]] for r in server.requests("submit"))
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes], what: str) -> None:
+    """Wait for an event (not for a time): fails only if the process ends or hangs."""
+    give_up = time.monotonic() + 60
+    while not condition():
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            pytest.fail(f"fix ended ({proc.returncode}) before {what}: {err.decode()[-2000:]}")
+        if time.monotonic() > give_up:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.01)
+
+
+def fix_command(site: Path, server: WaveSpeedServer, cache: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "alttext",
+        "fix",
+        str(site),
+        "--backend",
+        "wavespeed",
+        "--api-base",
+        server.url,
+        "--rate",
+        "0",
+        "--jobs",
+        "4",
+        "--cache-dir",
+        str(cache),
+        "-q",
+    ]
+
+
+def fix_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["WAVESPEED_API_KEY"] = API_KEY
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    return env
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_killed_mid_run_leaves_pages_whole_and_the_rerun_pays_nothing_twice(
+    tmp_path: Path, server: WaveSpeedServer
+) -> None:
+    site = tmp_path / "site"
+    originals = make_site(site)
+    cache = tmp_path / "cache"
+    # The first two tasks finish at their first poll; the rest stay "processing" until the
+    # kill, so the process dies with four paid tasks in flight.
+    server.plans.extend([Plan(polls_to_finish=1), Plan(polls_to_finish=1)])
+    server.default_plan = Plan(outcome="never")
+
+    def completed() -> int:
+        return sum(t.status == "completed" for t in list(server.tasks.values()))
+
+    proc = subprocess.Popen(
+        fix_command(site, server, cache),
+        env=fix_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        wait_for(
+            lambda: completed() >= 2 and len(server.requests("submit")) >= 6,
+            proc,
+            "two completed tasks and four more in flight",
+        )
+        # Every in-flight task has been polled at least once: its id was journaled.
+        wait_for(
+            lambda: all(t.polls > 0 for t in list(server.tasks.values())),
+            proc,
+            "a poll of every task",
+        )
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert 0 < completed() < len(COLOURS)
+    for path, before in originals.items():
+        assert_whole(path, before)
+    assert temp_files(site) == []
+
+    # The service keeps working on the abandoned tasks; they finish on the next poll.
+    for task in list(server.tasks.values()):
+        if task.plan.outcome == "never":
+            task.plan = Plan(polls_to_finish=task.polls + 1)
+    server.default_plan = Plan(polls_to_finish=2)
+    rerun = subprocess.run(
+        fix_command(site, server, cache), env=fix_env(), capture_output=True, timeout=90, cwd=REPO
+    )
+
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert all(assert_whole(path, before) for path, before in originals.items())
+    assert all(images_without_alt(path) == [] for path in originals)
+    assert temp_files(site) == []
+    per_image = submits_per_image(server)
+    assert len(per_image) == len(COLOURS)
+    assert set(per_image.values()) == {1}, per_image
+
+
+def test_keyboard_interrupt_in_process_leaves_every_file_untouched(
+    tmp_path: Path, server: WaveSpeedServer
+) -> None:
+    site = tmp_path / "site"
+    originals = make_site(site)
+    images = {p: p.read_bytes() for p in (site / "img").iterdir()}
+    clock = FakeClock()
+    calls = 0
+
+    def interrupting_sleep(seconds: float) -> None:
+        # Ctrl-C arrives while a task waits for its third poll, after others finished.
+        nonlocal calls
+        calls += 1
+        if calls == 6:
+            raise KeyboardInterrupt
+        clock.sleep(seconds)
+
+    config = Config(backend="wavespeed", rate=0, jobs=4, cache_dir=tmp_path / "cache")
+
+    def describer(sleep: Callable[[float], None], cache: CaptionCache) -> Describer:
+        backend = WaveSpeedCaptioner(
+            API_KEY,
+            base_url=server.url,
+            max_concurrent=4,
+            per_minute=None,
+            clock=clock,
+            sleep=sleep,
+            wall_clock=clock.wall,
+            journal=cache,
+        )
+        return Describer(config, backend, cache)
+
+    with CaptionCache(tmp_path / "cache") as cache, pytest.raises(KeyboardInterrupt):
+        run_fix([site], config, env={}, describer=describer(interrupting_sleep, cache))
+
+    assert calls >= 6
+    assert {p: p.read_bytes() for p in originals} == originals
+    assert {p: p.read_bytes() for p in images} == images
+    assert temp_files(site) == []
+    assert 0 < len(server.tasks) < len(COLOURS) + 1
+
+    with CaptionCache(tmp_path / "cache") as cache:
+        report = run_fix([site], config, env={}, describer=describer(clock.sleep, cache))
+    assert report.ok and report.files_changed == PAGES
+    assert set(submits_per_image(server).values()) == {1}
+    assert len(submits_per_image(server)) == len(COLOURS)
