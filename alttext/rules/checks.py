@@ -285,9 +285,12 @@ def audit_page(
     settings = settings or RuleSettings()
     emit = _Emitter(settings)
     images = list(images)
-    visible = [image for image in images if applies(image)]
+    visible = []
     for image in images:
-        if image in visible or _area_checked_when_hidden(image):
+        shown = applies(image)
+        if shown:
+            visible.append(image)
+        if shown or _area_checked_when_hidden(image):
             check_element(image, emit, settings, probe)
     _check_controls(visible, emit)
     return sorted(emit.found, key=lambda f: (f.line, f.column))

@@ -36,7 +36,8 @@ class Control:
 
     Attributes:
         kind: ``link`` or ``button``.
-        text: the control's visible text, whitespace-collapsed (images contribute nothing).
+        text: the control's visible text, whitespace-collapsed (images contribute nothing);
+            ``None`` when the scan had no need to compute it (no caption context asked).
         href: the link target, when a link.
         has_name: the control names itself (aria-label, aria-labelledby, title).
         native: an ``a[href]`` or ``button`` (axe's link-name/button-name only check those).
@@ -50,7 +51,7 @@ class Control:
     """
 
     kind: str
-    text: str
+    text: str | None
     href: str | None
     has_name: bool
     key: str

@@ -124,9 +124,27 @@ def image_name(el: etree._Element, labelledby: str | None = None) -> str:
     return ""
 
 
-def content_has_name(control: etree._Element, doc: etree._Element | None) -> bool:
-    """Whether a link/button gets a name from its content (visible text or images)."""
-    if visible_text(control):
+_MAY_HIDE = etree.XPath(
+    ".//*[@hidden or @aria-hidden or self::script or self::style or self::template"
+    " or self::noscript]"
+)
+
+
+def control_text(control: etree._Element) -> str:
+    """Visible text of a link/button; the cheap way when nothing inside can hide text."""
+    if not _MAY_HIDE(control):
+        return text_of(control)
+    return visible_text(control)
+
+
+def content_has_name(
+    control: etree._Element, doc: etree._Element | None, text: str | None = None
+) -> bool:
+    """Whether a link/button gets a name from its content (visible text or images).
+
+    ``text`` is the control's visible text when the caller has it already.
+    """
+    if text if text is not None else control_text(control):
         return True
     for node in control.iterdescendants():
         tag = tag_of(node)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import lxml.html
 from lxml import etree
 
 from alttext.captioners.base import CaptionContext
@@ -27,6 +27,7 @@ from alttext.scan.model import AltState, Control, ImageElement
 from alttext.scan.names import (
     collapse,
     content_has_name,
+    control_text,
     image_name,
     is_hidden_element,
     labelledby_text,
@@ -35,11 +36,31 @@ from alttext.scan.names import (
     text_of,
     visible_text,
 )
-from alttext.scan.tokens import StartTag, interesting_start_tags, last_start_tag
+from alttext.scan.tokens import (
+    IMAGE_TAGS,
+    LineIndex,
+    StartTag,
+    interesting_start_tags,
+    last_start_tag,
+    parse_attrs,
+    start_tags_by_end_line,
+    start_tags_near_line,
+)
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+_LOCAL = threading.local()
+
+
+def _parser() -> etree.HTMLParser:
+    # lxml parsers must not be shared between threads.
+    parser: etree.HTMLParser | None = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = etree.HTMLParser(recover=True)
+    return parser
+
+
 _CANDIDATES = etree.XPath("//img|//input|//area|//svg|//object|//*[@role]")
 _HEADING = etree.XPath(
     "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]"
@@ -148,9 +169,23 @@ def _is_parent_text_element(el: etree._Element, tag: str) -> bool:
 
 
 def _control(
-    anc: etree._Element, tag: str, doc: etree._Element | None, text: str | None, before: int
+    anc: etree._Element,
+    tag: str,
+    doc: etree._Element | None,
+    text: str | None,
+    before: int,
+    index: LineIndex | None,
+    *,
+    image_named: bool,
+    key: str,
+    with_text: bool,
 ) -> Control:
-    """Describe the link or button ``anc`` that contains an image."""
+    """Describe the link or button ``anc`` that contains an image.
+
+    ``image_named``: the image that led here names itself, so the control gets a name from
+    its content without looking further. The control's text is only computed when
+    ``with_text`` (caption context) or when it decides the name.
+    """
     role = role_of(anc.get("role"))
     kind = "button" if (tag == "button" or role == "button") else "link"
     has_name = bool(
@@ -159,23 +194,111 @@ def _control(
         or (doc is not None and labelledby_text(doc, anc.get("aria-labelledby")))
     )
     native = tag == "button" or (tag == "a" and anc.get("href") is not None)
-    named_by_content = content_has_name(anc, doc)
+    visible = control_text(anc) if (with_text or not image_named) else None
+    named_by_content = image_named or content_has_name(anc, doc, visible)
     where = None
     if native and not has_name and not named_by_content and text is not None:
-        where = last_start_tag(text, frozenset({tag}), before)
+        # The control's start tag, for a link-name / button-name location: found from its
+        # line number when lxml has one, else by a bounded re-scan.
+        line = _sourceline(anc)
+        if index is not None and line is not None and line < 65535:
+            on_line = start_tags_near_line(text, index, tag, line)
+            candidates = [(start, end) for start, end, _ in on_line if start < before]
+            where = candidates[-1] if candidates else None
+        if where is None:
+            where = last_start_tag(text, frozenset({tag}), before)
     line, column = _line_col(text, [where[0]])[0] if where and text else (0, 0)
     return Control(
         kind=kind,
-        text=visible_text(anc),
+        text=visible,
         href=anc.get("href"),
         has_name=has_name,
-        key=anc.getroottree().getpath(anc),
+        key=key,
         native=native,
         named_by_content=named_by_content,
         start=where[0] if where else -1,
         snippet=text[where[0] : where[1]] if where and text else "",
         line=line,
         column=column,
+    )
+
+
+@dataclass(slots=True)
+class _Inherited:
+    """What an element's ancestors (and the element itself) say about its descendants."""
+
+    hidden: bool = False
+    ignored: bool = False
+    in_template: bool = False
+    in_noscript: bool = False
+    in_map: bool = False
+    in_svg: bool = False
+    lang: str | None = None
+    control: etree._Element | None = None
+    text_parent: etree._Element | None = None
+    picture: etree._Element | None = None
+    figure: etree._Element | None = None
+
+
+class _PageFacts:
+    """Per-page memo of inherited facts, so images sharing ancestors share the walk.
+
+    Holding the elements as keys keeps their lxml proxies alive, which keeps identity (and
+    so the dict lookup) stable for the page's lifetime.
+    """
+
+    def __init__(self) -> None:
+        self.inherited: dict[etree._Element, _Inherited] = {}
+        self.controls: dict[etree._Element, Control] = {}
+        self.texts: dict[etree._Element, str] = {}
+
+    def of(self, el: etree._Element) -> _Inherited:
+        """The facts ``el`` passes to its children."""
+        chain = []
+        node: etree._Element | None = el
+        base = _Inherited()
+        while node is not None:
+            known = self.inherited.get(node)
+            if known is not None:
+                base = known
+                break
+            chain.append(node)
+            node = node.getparent()
+        for node in reversed(chain):
+            base = self.inherited[node] = _extend(base, node)
+        return base
+
+    def visible_text(self, el: etree._Element) -> str:
+        """Memoised :func:`visible_text`."""
+        value = self.texts.get(el)
+        if value is None:
+            value = self.texts[el] = visible_text(el)
+        return value
+
+
+def _extend(base: _Inherited, node: etree._Element) -> _Inherited:
+    tag = node.tag.lower() if isinstance(node.tag, str) else ""
+    attrib = node.attrib
+    role = role_of(node.get("role")) if "role" in attrib else None
+    is_control = (tag == "a" and "href" in attrib) or tag == "button" or role in ("link", "button")
+    is_text_parent = (
+        tag in _PARENT_TEXT_TAGS or (tag == "a" and "href" in attrib) or role == "button"
+    )
+    lang = base.lang
+    if "lang" in attrib or "xml:lang" in attrib:
+        lang = node.get("lang") or node.get("xml:lang") or lang
+    return _Inherited(
+        hidden=base.hidden or is_hidden_element(node),
+        ignored=base.ignored or "data-alttext-ignore" in attrib,
+        in_template=base.in_template or tag == "template",
+        in_noscript=base.in_noscript or tag == "noscript",
+        in_map=base.in_map or tag == "map",
+        in_svg=base.in_svg or tag == "svg",
+        lang=lang,
+        control=node if is_control else base.control,
+        text_parent=node if is_text_parent else base.text_parent,
+        picture=node if tag == "picture" else base.picture,
+        figure=node if tag == "figure" else base.figure,
     )
 
 
@@ -186,6 +309,8 @@ def _describe(
     page_title: str | None,
     with_context: bool,
     text: str | None = None,
+    index: LineIndex | None = None,
+    facts: _PageFacts | None = None,
 ) -> dict[str, object]:
     attrs = tag.attrs
     hidden = "hidden" in attrs or (attrs.get("aria-hidden", "").strip().lower() == "true")
@@ -198,46 +323,60 @@ def _describe(
     figcaption: str | None = None
     svg_title: str | None = None
     picture_srcsets: list[str] = []
-    if el is not None:
-        for anc in el.iterancestors():
-            atag = tag_of(anc)
-            if is_hidden_element(anc):
-                hidden = True
-            if "data-alttext-ignore" in anc.attrib:
-                ignored = True
-            if atag == "template":
-                in_template = True
-            elif atag == "noscript":
-                in_noscript = True
-            elif atag == "map":
-                in_map = True
-            elif atag == "svg":
-                in_svg = True
-            elif atag == "picture" and not picture_srcsets:
-                # libxml2 does not know <source> is void and nests the <img> inside it.
-                picture_srcsets = [
-                    s.get("srcset", "") for s in anc.iter("source") if s.get("srcset")
-                ]
-            if lang is None:
-                lang = anc.get("lang") or anc.get("xml:lang")
-            if control is None and (
-                (atag == "a" and anc.get("href") is not None)
-                or atag == "button"
-                or role_of(anc.get("role")) in ("link", "button")
-            ):
-                control = _control(anc, atag, doc, text, tag.start)
-            if parent_text is None and _is_parent_text_element(anc, atag):
-                parent_text = visible_text(anc)
-            if with_context and figcaption is None and atag == "figure":
-                for child in anc.iter("figcaption"):
-                    figcaption = text_of(child) or None
-                    break
-        if tag.name == "svg" or in_svg:
-            svg_title = image_name(el) if tag.name == "svg" else None
-            for child in el:
-                if tag_of(child) == "title":
-                    svg_title = text_of(child) or None
-                    break
+    # Only image-redundant-alt reads the parent's text: skip it for images without a name.
+    needs_parent_text = tag.name == "img" and any(
+        attrs.get(key, "").strip() for key in ("alt", "aria-label", "aria-labelledby", "title")
+    )
+    parent = el.getparent() if el is not None else None
+    if el is not None and parent is not None:
+        facts = facts or _PageFacts()
+        up = facts.of(parent)
+        hidden = hidden or up.hidden
+        ignored = ignored or up.ignored
+        in_template = in_template or up.in_template
+        in_noscript = in_noscript or up.in_noscript
+        in_map, in_svg = up.in_map, up.in_svg
+        lang = lang or up.lang
+        if up.picture is not None:
+            # libxml2 does not know <source> is void and nests the <img> inside it.
+            picture_srcsets = [
+                s.get("srcset", "") for s in up.picture.iter("source") if s.get("srcset")
+            ]
+        if up.control is not None:
+            control = facts.controls.get(up.control)
+            if control is None:
+                image_named = bool(
+                    el is not None
+                    and (
+                        image_name(el, labelledby_text(doc, attrs.get("aria-labelledby")))
+                        if doc is not None
+                        else image_name(el)
+                    )
+                    and not hidden
+                )
+                control = facts.controls[up.control] = _control(
+                    up.control,
+                    tag_of(up.control),
+                    doc,
+                    text,
+                    tag.start,
+                    index,
+                    image_named=image_named,
+                    key=str(len(facts.controls)),
+                    with_text=with_context,
+                )
+        if needs_parent_text and up.text_parent is not None:
+            parent_text = facts.visible_text(up.text_parent)
+        if with_context and up.figure is not None:
+            for child in up.figure.iter("figcaption"):
+                figcaption = text_of(child) or None
+                break
+    if el is not None and (tag.name == "svg" or in_svg):
+        svg_title = image_name(el) if tag.name == "svg" else None
+        for child in el:
+            if tag_of(child) == "title":
+                svg_title = text_of(child) or None
+                break
     labelledby = labelledby_text(doc, attrs.get("aria-labelledby")) if doc is not None else None
     context = CaptionContext()
     if with_context:
@@ -271,27 +410,66 @@ def _describe(
     }
 
 
+def _locate(text: str, elements: list[etree._Element], index: LineIndex) -> list[StartTag] | None:
+    """Find each element's start tag from lxml's line numbers, or ``None`` to fall back.
+
+    lxml says which elements exist (nothing in comments or scripts) and on which line each
+    start tag ends; a small scan of those lines finds the exact text. Any doubt — a count
+    that differs, an attribute that disagrees, a line number past libxml2's limit — returns
+    ``None`` and the caller tokenizes the whole page instead.
+    """
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for position, el in enumerate(elements):
+        line = _sourceline(el)
+        if line is None or line >= 65535 or not isinstance(el.tag, str):
+            return None
+        groups[(el.tag.lower(), line)].append(position)
+    by_name: dict[str, dict[int, list[tuple[int, int, str]]]] = {}
+    located: list[StartTag | None] = [None] * len(elements)
+    for (name, line), positions in groups.items():
+        if name in IMAGE_TAGS:
+            if name not in by_name:
+                by_name[name] = start_tags_by_end_line(text, index, name)
+            found = by_name[name].get(line, [])
+        else:  # a div/span with a role: scan near its line, not every div of the page
+            found = start_tags_near_line(text, index, name, line)
+        if len(found) != len(positions):
+            return None
+        for position, (start, end, attr_text) in zip(positions, found, strict=True):
+            attrs = parse_attrs(attr_text)
+            if attrs.get("src") != elements[position].get("src"):
+                return None
+            located[position] = StartTag(name, start, end, attrs, False, False)
+    return [tag for tag in located if tag is not None]
+
+
 def scan_text(
     text: str, page: Path, rel_page: str, *, with_context: bool = False
 ) -> tuple[ImageElement, ...]:
     """Scan decoded page ``text`` and return its image-like elements in document order."""
-    tags = list(interesting_start_tags(text))
-    if not tags:
-        return ()
     # lxml refuses str input that declares an encoding; blank the declaration out,
     # keeping its length so line numbers stay true.
     parse_text = _XML_DECL.sub(lambda m: " " * len(m.group(0)), text, count=1)
     doc: etree._Element | None
     try:
-        doc = lxml.html.document_fromstring(parse_text)
-    except (etree.ParserError, ValueError):
+        # A plain etree parser: lxml.html's element-class lookup costs on every node.
+        doc = etree.fromstring(parse_text, _parser())
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         doc = None
     elements: list[etree._Element] = []
     if doc is not None:
         found = _CANDIDATES(doc)
         if isinstance(found, list):
             elements = [e for e in found if isinstance(e, etree._Element)]
-    paired = _pair(tags, elements, text)
+    index = LineIndex(text)
+    tags = _locate(text, elements, index) if elements else None
+    if tags is not None:
+        paired: list[etree._Element | None] = list(elements)
+    else:
+        tags = list(interesting_start_tags(text))
+        paired = _pair(tags, elements, text)
+    if not tags:
+        return ()
     page_title = None
     base_href = None
     if doc is not None:
@@ -300,9 +478,10 @@ def scan_text(
         base = doc.find(".//base[@href]")
         base_href = base.get("href") if base is not None else None
     positions = _line_col(text, [t.start for t in tags])
+    facts = _PageFacts()
     images = []
     for tag, el, (line, column) in zip(tags, paired, positions, strict=True):
-        info = _describe(tag, el, doc, page_title, with_context, text)
+        info = _describe(tag, el, doc, page_title, with_context, text, index, facts)
         images.append(
             ImageElement(
                 page=page,
@@ -325,9 +504,12 @@ def scan_text(
 def scan_file(path: Path, root: Path, *, with_context: bool = False) -> PageScan:
     """Read, decode and scan one page; read/decode failures become ``PageScan.error``."""
     try:
-        rel = path.resolve().relative_to(root.resolve()).as_posix()
+        rel = path.relative_to(root).as_posix()  # the usual case: found under root
     except ValueError:
-        rel = path.as_posix()
+        try:
+            rel = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            rel = path.as_posix()
     try:
         data = path.read_bytes()
     except OSError as exc:

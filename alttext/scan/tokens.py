@@ -144,3 +144,77 @@ def last_start_tag(
         if name is not None and name.lower() in names:
             found = (match.start(), match.end())
     return found
+
+
+_START_TAG = re.compile(
+    r"""<([a-zA-Z][^\s/>]*+)((?:[\s/]*+""" + _ATTR + r""")*+)[\s/]*+>""", re.DOTALL
+)
+_NAME_STARTS: dict[str, re.Pattern[str]] = {}
+
+
+def _name_start(name: str) -> re.Pattern[str]:
+    pattern = _NAME_STARTS.get(name)
+    if pattern is None:
+        pattern = _NAME_STARTS[name] = re.compile(rf"<{re.escape(name)}(?=[\s/>])", re.IGNORECASE)
+    return pattern
+
+
+class LineIndex:
+    """Character offsets of line starts, built at C speed (lines end at ``\n``)."""
+
+    def __init__(self, text: str) -> None:
+        from itertools import accumulate
+
+        lengths = accumulate(map(len, text.split("\n")))
+        #: offset of the newline ending each line (the text's length for the last one)
+        self.line_ends = [end + number for number, end in enumerate(lengths)]
+        self.count = len(self.line_ends)
+        #: start tags by name, then by end line (filled by start_tags_by_end_line)
+        self.tags_by_name: dict[str, dict[int, list[tuple[int, int, str]]]] = {}
+
+
+def start_tags_by_end_line(
+    text: str, index: LineIndex, name: str
+) -> dict[int, list[tuple[int, int, str]]]:
+    """Every start tag named ``name``, grouped by the line of its ``>``: ``(start, end, attrs)``.
+
+    A tag-like string inside a comment, script or attribute value is included too; the
+    caller compares counts with the elements its parser found on each line, so such a
+    string shows up as a disagreement rather than a wrong location.
+    """
+    from bisect import bisect_left
+
+    cached = index.tags_by_name.get(name)
+    if cached is not None:
+        return cached
+    ends = index.line_ends
+    found: dict[int, list[tuple[int, int, str]]] = {}
+    for hit in _name_start(name).finditer(text):
+        match = _START_TAG.match(text, hit.start())
+        if match is not None:
+            line = bisect_left(ends, match.end() - 1) + 1
+            found.setdefault(line, []).append((match.start(), match.end(), match.group(2)))
+    index.tags_by_name[name] = found
+    return found
+
+
+def start_tags_near_line(
+    text: str, index: LineIndex, name: str, line: int, span: int = 40
+) -> list[tuple[int, int, str]]:
+    """Like :func:`start_tags_by_end_line` for one line, scanning only the lines before it.
+
+    For common tag names (``div``, ``span``, ``a``) where a scan of the whole page would
+    parse hundreds of tags to locate a few.
+    """
+    if line < 1 or line > index.count:
+        return []
+    ends = index.line_ends
+    lo = 0 if line - span <= 1 else ends[line - span - 2] + 1
+    line_start = 0 if line <= 1 else ends[line - 2] + 1
+    line_end = ends[line - 1]
+    found = []
+    for hit in _name_start(name).finditer(text, lo, line_end + 1):
+        match = _START_TAG.match(text, hit.start())
+        if match is not None and line_start <= match.end() - 1 <= line_end:
+            found.append((match.start(), match.end(), match.group(2)))
+    return found
