@@ -63,9 +63,12 @@ class Control:
     column: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class ImageElement:
     """One image-like element in one page, with what rules, resolvers and captioners need.
+
+    Treat it as read-only: it is a plain (not frozen) dataclass only because a frozen
+    one costs several times more to build, and a large site builds millions.
 
     Offsets are character offsets into the decoded page text; ``snippet`` is
     ``text[start:end]``, the exact original start tag.

@@ -276,9 +276,32 @@ class _PageFacts:
         return value
 
 
+_PASS_THROUGH_ATTRS = (
+    "hidden",
+    "aria-hidden",
+    "data-alttext-ignore",
+    "lang",
+    "xml:lang",
+    "role",
+    "href",
+)
+_SPECIAL_TAGS = _PARENT_TEXT_TAGS | {
+    "a",
+    "button",
+    "template",
+    "noscript",
+    "map",
+    "svg",
+    "picture",
+    "figure",
+}
+
+
 def _extend(base: _Inherited, node: etree._Element) -> _Inherited:
     tag = node.tag.lower() if isinstance(node.tag, str) else ""
     attrib = node.attrib
+    if tag not in _SPECIAL_TAGS and not any(name in attrib for name in _PASS_THROUGH_ATTRS):
+        return base  # most ancestors (div, section, main...) change nothing: share the facts
     role = role_of(node.get("role")) if "role" in attrib else None
     is_control = (tag == "a" and "href" in attrib) or tag == "button" or role in ("link", "button")
     is_text_parent = (
