@@ -203,3 +203,40 @@ def test_missing_api_key_is_a_usage_error_before_any_work(site: Path) -> None:
 @pytest.mark.parametrize("flag", [["--dry-run", "--patch", "x.patch"]])
 def test_conflicting_output_modes(site: Path, flag: list[str]) -> None:
     assert run("fix", str(site), *flag)[0] == 2
+
+
+def test_backend_gets_page_context_and_functional_images_say_where_they_lead(
+    tmp_path: Path,
+) -> None:
+    from servers.openai import Answer, OpenAIServer
+
+    described_png(tmp_path / "home.png", None, colour="teal")
+    described_png(tmp_path / "chart.png", None, colour="olive")
+    page = write(
+        tmp_path / "p.html",
+        "<html lang=en><head><title>Quarterly report</title></head><body>"
+        "<h2>Sales</h2><figure><img src=chart.png><figcaption>Sales by month</figcaption>"
+        '</figure><a href="/start/"><img src=home.png></a></body></html>',
+    )
+    with OpenAIServer() as server:
+        server.answers.extend([Answer("A bar chart of sales"), Answer("Start page")])
+        code, _, err = run(
+            "fix",
+            str(tmp_path),
+            "-q",
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--api-base",
+            server.url,
+            "--no-ocr",
+            "--jobs",
+            "1",
+        )
+        assert code == 0, err
+        prompts = [json.dumps(r.json()) for r in server.requests("chat")]
+    assert any("Quarterly report" in p and "Sales by month" in p and "Sales" in p for p in prompts)
+    assert any("/start/" in p and "link" in p for p in prompts)
+    text = page.read_text(encoding="utf-8")
+    assert 'alt="A bar chart of sales"' in text and 'alt="Start page"' in text

@@ -129,6 +129,17 @@ class Describer:
         context: CaptionContext | None = None,
     ) -> Described:
         """Alt text for ``image``; failures come back as ``Described.error``, never raised."""
+        found = self.lookup(image, language=language)
+        if found is not None:
+            return found
+        return self.caption(image, language=language, context=context)
+
+    def lookup(self, image: ImageInput, *, language: str | None = None) -> Described | None:
+        """The free sources only — catalog, embedded metadata, cache — or ``None``.
+
+        Cheap and context-free, so ``fix`` asks it first and builds caption context only
+        for the images that really go to the backend.
+        """
         if self.catalog is not None:
             entry = self.catalog.get(image.sha256)
             if entry is not None:
@@ -155,11 +166,21 @@ class Describer:
                     return Described(
                         alt=alt, origin="metadata", caption=embedded.text, backend="metadata"
                     )
-        key = self._key(image, language)
-        cached = self.cache.get(key) if self.cache is not None else None
+        cached = self.cache.get(self._key(image, language)) if self.cache is not None else None
         if cached is not None:
             self._count("cache")
             return self._finish(image, cached, "cache")
+        return None
+
+    def caption(
+        self,
+        image: ImageInput,
+        *,
+        language: str | None = None,
+        context: CaptionContext | None = None,
+    ) -> Described:
+        """Ask the backend (after :meth:`lookup` found nothing) and cache a success."""
+        key = self._key(image, language)
         request = CaptionRequest(
             image=image.data,
             mime_type=image.mime,

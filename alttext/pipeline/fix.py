@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +32,7 @@ from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
 from alttext.rules.checks import audit_page, is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
 from alttext.scan.model import AltState, ImageElement
+from alttext.scan.scanner import scan_text
 
 Mode = Literal["write", "dry-run", "patch"]
 
@@ -151,7 +152,20 @@ class _Loader:
         found = self._memo[memo_key]
         if isinstance(found, AltTextError):
             raise found
+        if found.data:
+            # Keep what identifies the image, not its bytes: memory stays flat however
+            # many images a site has. A rare second use that needs the bytes reloads them.
+            self._memo[memo_key] = replace(found, data=b"")
         return found
+
+    def reload(self, image: ImageElement) -> LoadedImage:
+        """Load an image's bytes again (after :meth:`load` returned it without them)."""
+        return load_ref(
+            image_ref(image, self.site_root),
+            self.policy,
+            base_url=self.config.base_url,
+            allow_remote=self.config.remote,
+        )
 
 
 def _patch_path(path: Path, root: Path) -> str:
@@ -226,13 +240,11 @@ def _run(
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
 
-    def describe(loaded: LoadedImage, image: ImageElement, example: str) -> Described:
+    results: dict[tuple[str, str | None], Described] = {}
+
+    def caption(image_input: ImageInput, image: ImageElement) -> Described:
         try:
-            return describer.describe(
-                ImageInput(loaded.data, loaded.mime, loaded.sha256, loaded.public_url, example),
-                language=image.lang,
-                context=image.context,
-            )
+            return describer.caption(image_input, language=image.lang, context=image.context)
         finally:
             slots.release()
             if on_described is not None:
@@ -240,7 +252,9 @@ def _run(
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool:
         try:
-            for page in iter_pages(paths, config, root, with_context=True):
+            # Scan without caption context (as check does); context is built only for
+            # pages with an image that really goes to the backend.
+            for page in iter_pages(paths, config, root):
                 report.files += 1
                 if page.error is not None:
                     report.errors.append(FileError(page.rel_path, page.error))
@@ -248,23 +262,49 @@ def _run(
                 report.images += len(page.images)
                 report.findings.extend(audit_page(page.images, config.rule_settings()))
                 entries = pages.setdefault(page.path, [])
+                with_context: dict[int, ImageElement] | None = None
                 for image in page.images:
                     if not needs_alt(image, config.replace_bad):
                         continue
                     outcome, loaded = _prepare(image, loader)
                     key = (loaded.sha256, image.lang) if loaded is not None else None
-                    if loaded is not None and key is not None and key not in futures:
-                        slots.acquire()
-                        example = f"{image.rel_page} {loaded.origin}"
-                        futures[key] = pool.submit(describe, loaded, image, example)
                     entries.append((outcome, key))
                     pending.append((outcome, key))
+                    if loaded is None or key is None or key in futures or key in results:
+                        continue
+                    if not loaded.data:  # the loader keeps no bytes for references seen before
+                        loaded = loader.reload(image)
+                    image_input = ImageInput(
+                        loaded.data,
+                        loaded.mime,
+                        loaded.sha256,
+                        loaded.public_url,
+                        f"{image.rel_page} {loaded.origin}",
+                    )
+                    found = describer.lookup(image_input, language=image.lang)
+                    if found is not None:
+                        results[key] = found
+                        if on_described is not None:
+                            on_described()
+                        continue
+                    if with_context is None:
+                        assert page.decoded is not None
+                        with_context = {
+                            i.start: i
+                            for i in scan_text(
+                                page.decoded.text, page.path, page.rel_path, with_context=True
+                            )
+                        }
+                    slots.acquire()
+                    futures[key] = pool.submit(
+                        caption, image_input, with_context.get(image.start, image)
+                    )
             if on_total is not None:
-                on_total(len(futures))
+                on_total(len(futures) + len(results))
             for outcome, key in pending:
                 if key is None:
                     continue
-                described = futures[key].result()
+                described = results[key] if key in results else futures[key].result()
                 outcome.described = described
                 if described.alt is not None:
                     outcome.action, outcome.alt = "filled", described.alt
