@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,12 +89,18 @@ def run_check(
     return report
 
 
+@functools.lru_cache(maxsize=1024)
+def _resolved(path: Path) -> Path:
+    # Every image of a page resolves the same page path and site root: once is enough.
+    return path.resolve()
+
+
 def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
     """The resolver's view of an element."""
     attrs = image.attrs
     return ImageRef(
-        page_path=image.page.resolve(),
-        site_root=site_root.resolve(),
+        page_path=_resolved(image.page),
+        site_root=_resolved(site_root),
         src=attrs.get("src"),
         srcset=attrs.get("srcset"),
         lazy={k: attrs[k] for k in LAZY_ATTRIBUTES if k in attrs},

@@ -117,6 +117,9 @@ def needs_alt(image: ImageElement, replace_bad: bool) -> bool:
     )
 
 
+_PAGE_INDEPENDENT = ("/", "http:", "https:", "data:")
+
+
 class _Loader:
     """Loads images once per distinct reference (one image on 1,000 pages: one read)."""
 
@@ -130,7 +133,14 @@ class _Loader:
 
     def load(self, image: ImageElement) -> LoadedImage:
         ref = image_ref(image, self.site_root)
-        page_dir = image.page.parent if not ref.base_href else image.page
+        # Root-relative, absolute and data: references mean the same on every page, so
+        # one image used across a site's folders is still loaded once.
+        page_dir: Path | None = image.page if ref.base_href else image.page.parent
+        references = [ref.src, ref.srcset, *ref.lazy.values(), *ref.picture_srcsets]
+        if not ref.base_href and all(
+            r.strip().startswith(_PAGE_INDEPENDENT) for r in references if r
+        ):
+            page_dir = None
         memo_key = (
             page_dir,
             ref.src,
