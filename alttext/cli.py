@@ -188,13 +188,9 @@ def check(
     progress.close()
     with output_stream(output) as stream:
         if fmt == "json":
-            from alttext.report.json_report import check_document, render_json
+            from alttext.report.json_report import write_check_json
 
-            stream.write(
-                render_json(
-                    check_document(report.files, report.images, report.findings, report.errors)
-                )
-            )
+            write_check_json(stream, report.files, report.images, report.findings, report.errors)
         elif fmt == "sarif":
             from alttext.report.sarif import render_sarif, root_uri_for
 
