@@ -1,0 +1,208 @@
+"""``alttext fix``: write alt text into the pages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alttext import __version__
+from alttext.cli import main
+from alttext.cli.options import (
+    UsageFailure,
+    backend_options,
+    backend_overrides,
+    build_config,
+    config_options,
+    library_errors,
+)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@config_options
+@backend_options
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    help="The site's public URL; absolute URLs under it are read from disk.",
+)
+@click.option(
+    "--replace-bad",
+    is_flag=True,
+    default=None,
+    help="Also replace alt text that is a file name or a placeholder.",
+)
+@click.option("--dry-run", is_flag=True, help="Change nothing; print a unified diff.")
+@click.option(
+    "--patch",
+    "patch_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Change nothing; write a git-apply / patch -p1 compatible diff to FILE.",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a report of every image to FILE.",
+)
+@click.option(
+    "--report-format", type=click.Choice(["json", "sarif"]), default="json", show_default=True
+)
+@click.option(
+    "--catalog",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Committed JSON catalog of alt decisions (read first, new captions added).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=int,
+    default=None,
+    help="Images captioned at once [default: 8; the WaveSpeed backend keeps to 2 unless given].",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="At most N backend requests per minute (0 = no limit; WaveSpeed default 2).",
+)
+@click.option("--no-remote", is_flag=True, help="Never fetch images from other hosts.")
+@click.option(
+    "--allow-private-hosts",
+    is_flag=True,
+    default=None,
+    help="Allow fetching from private, loopback and link-local addresses.",
+)
+@click.option("--max-length", type=int, default=None, help="Alt text length limit [default: 125].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def fix(
+    paths: tuple[Path, ...],
+    config_file: Path | None,
+    site_root: Path | None,
+    exclude: tuple[str, ...],
+    base_url: str | None,
+    replace_bad: bool | None,
+    dry_run: bool,
+    patch_file: Path | None,
+    report_file: Path | None,
+    report_format: str,
+    catalog: Path | None,
+    jobs: int | None,
+    rate: float | None,
+    no_remote: bool,
+    allow_private_hosts: bool | None,
+    max_length: int | None,
+    quiet: bool,
+    **backend: Any,
+) -> None:
+    """Write alt text for images that have none, in place.
+
+    Each distinct image is captioned once (content-hash cache), however many pages use
+    it; only the inserted alt attributes change in the files, which are replaced
+    atomically. alt="" and alt text a person wrote are never touched. Spacers (1-2 px) get
+    alt="". Exit status: 0 = every image that needed alt got one, 1 = some could not be
+    captioned (listed), 2 = usage or configuration error.
+
+    \b
+    Examples:
+      alttext fix site/                               offline: image metadata and OCR
+      alttext fix site/ --dry-run                     show the diff, change nothing
+      alttext fix site/ --backend wavespeed --catalog alttext.json
+      alttext fix site/ --backend openai --model llava --api-base http://localhost:11434
+    """
+    import os
+
+    from alttext.pipeline.fix import run_fix
+    from alttext.progress import Progress
+
+    if dry_run and patch_file:
+        raise UsageFailure("--dry-run and --patch are alternatives; give one")
+    config = build_config(
+        config_file,
+        site_root=site_root,
+        exclude=exclude,
+        base_url=base_url,
+        replace_bad=replace_bad,
+        catalog=catalog,
+        jobs=jobs,
+        rate=rate,
+        remote=False if no_remote else None,
+        allow_private_hosts=allow_private_hosts,
+        max_length=max_length,
+        **backend_overrides(backend),
+    )
+    progress = Progress("captioning", enabled=False if quiet else None)
+
+    def set_total(total: int) -> None:
+        progress.total = total
+
+    mode = "dry-run" if dry_run else "patch" if patch_file else "write"
+    with library_errors():
+        try:
+            report = run_fix(
+                paths,
+                config,
+                env=os.environ,
+                mode=mode,  # type: ignore[arg-type]
+                on_total=set_total,
+                on_described=progress.advance,
+            )
+        finally:
+            progress.close()
+    if dry_run:
+        sys.stdout.buffer.write(report.patch)
+        sys.stdout.flush()
+    elif patch_file is not None:
+        try:
+            patch_file.write_bytes(report.patch)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {patch_file}: {exc.strerror}") from exc
+    if report_file is not None:
+        _write_fix_report(report, report_file, report_format)
+    for outcome in report.failed:
+        image = outcome.image
+        click.echo(
+            f"{image.rel_page}:{image.line}:{image.column}: not fixed [{image.src or ''}]: "
+            f"{outcome.error}",
+            err=True,
+        )
+    for error in report.errors:
+        click.echo(f"{error.file}: error {error.message}", err=True)
+    counts = report.counts
+    verb = "would change" if mode != "write" else "changed"
+    click.echo(
+        f"{report.files} files scanned, {report.files_changed} {verb}; "
+        f"{report.alts_written} alts written "
+        f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
+        f"cache {counts.get('cache', 0)}, backend {counts.get('backend', 0)}, "
+        f"decorative {sum(1 for o in report.outcomes if o.action == 'decorative')}); "
+        f"{len(report.failed)} failed; {counts.get('api_calls', 0)} backend calls",
+        err=dry_run,
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+def _write_fix_report(report: Any, path: Path, fmt: str) -> None:
+    if fmt == "sarif":
+        from alttext.report.sarif import render_sarif, root_uri_for
+
+        text = render_sarif(
+            report.findings,
+            report.errors,
+            tool_version=__version__,
+            root_uri=root_uri_for(report.root),
+        )
+    else:
+        from alttext.report.json_report import fix_document, render_json
+
+        text = render_json(fix_document(report))
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from exc

@@ -1,0 +1,134 @@
+"""``alttext cache`` and ``alttext catalog``: the stores behind fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from alttext.cli import main
+from alttext.cli.options import (
+    build_config,
+    config_options,
+    library_errors,
+)
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or clear the caption cache."""
+
+
+@cache.command("stats")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def cache_stats(cache_dir: Path | None) -> None:
+    """Show where the cache is, how many captions it holds and its size."""
+    import os
+
+    from alttext.store.cache import CaptionCache, default_cache_dir
+
+    with library_errors(), CaptionCache(cache_dir or default_cache_dir(os.environ)) as store:
+        stats = store.stats()
+    click.echo(f"directory: {stats.directory}")
+    click.echo(f"captions:  {stats.entries}")
+    click.echo(f"size:      {stats.size_bytes / 1024:.1f} KiB")
+
+
+@cache.command("clear")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.confirmation_option(prompt="Delete every cached caption (you will pay for them again)?")
+def cache_clear(cache_dir: Path | None) -> None:
+    """Delete every cached caption."""
+    import os
+
+    from alttext.store.cache import CaptionCache, default_cache_dir
+
+    with library_errors(), CaptionCache(cache_dir or default_cache_dir(os.environ)) as store:
+        removed = store.clear()
+    click.echo(f"removed {removed} cached caption(s)")
+
+
+@main.group("catalog")
+def catalog_group() -> None:
+    """Show, merge or prune a catalog of alt text decisions."""
+
+
+@catalog_group.command("show")
+@click.argument("catalog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--unreviewed", is_flag=True, help="Only entries nobody has reviewed yet.")
+def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
+    """List the decisions: hash, reviewed mark, alt text and where the image was seen.
+
+    \b
+    Example:
+      alttext catalog show alttext.json --unreviewed
+    """
+    from alttext.store.catalog import Catalog
+
+    with library_errors():
+        store = Catalog.load(catalog_file)
+    shown = 0
+    for digest, entry in store:
+        if unreviewed and entry.reviewed:
+            continue
+        shown += 1
+        mark = "reviewed" if entry.reviewed else "draft   "
+        alt = entry.alt if entry.alt else '"" (decorative)'
+        click.echo(f"{digest[:12]}  {mark}  {alt}")
+        if entry.examples:
+            click.echo(f"{'':12}  {'':8}  seen: {', '.join(entry.examples)}  [{entry.source}]")
+    click.echo(f"{shown} of {len(store)} entries")
+
+
+@catalog_group.command("merge")
+@click.argument("catalog_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "others", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def catalog_merge(catalog_file: Path, others: tuple[Path, ...]) -> None:
+    """Merge OTHERS into CATALOG_FILE: new entries, and reviewed ones over drafts.
+
+    \b
+    Example:
+      alttext catalog merge alttext.json ../other-site/alttext.json
+    """
+    from alttext.store.catalog import Catalog
+
+    with library_errors():
+        store = Catalog.load(catalog_file)
+        taken = sum(store.merge(Catalog.load(other)) for other in others)
+        store.save()
+    click.echo(f"took {taken} entr{'y' if taken == 1 else 'ies'}; {len(store)} in {catalog_file}")
+
+
+@catalog_group.command("prune")
+@click.argument("catalog_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@config_options
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def catalog_prune(
+    catalog_file: Path,
+    paths: tuple[Path, ...],
+    config_file: Path | None,
+    site_root: Path | None,
+    exclude: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Remove entries for images no page under PATHS uses any more.
+
+    \b
+    Example:
+      alttext catalog prune alttext.json site/
+    """
+    from alttext.pipeline.catalog import used_hashes
+    from alttext.store.catalog import Catalog
+
+    config = build_config(config_file, site_root=site_root, exclude=exclude)
+    with library_errors():
+        store = Catalog.load(catalog_file)
+        dropped = store.prune(used_hashes(paths, config))
+        if not dry_run:
+            store.save()
+    for digest in dropped:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {digest[:12]}")
+    click.echo(f"{len(dropped)} removed, {len(store)} kept")
