@@ -1,15 +1,16 @@
 """The pipeline behind ``alttext fix``: scan, resolve, describe once per image, rewrite.
 
-Phases, so that an interrupted run leaves every page untouched and a re-run pays nothing
-twice (captions are cached as they arrive):
+Each page is replaced atomically once all of its images are decided, so an interrupted run
+leaves every page untouched or complete, and a re-run pays nothing twice (captions are
+cached as they arrive):
 
 1. scan every page and pick the images to fill (missing alt; with ``replace_bad`` also
    file-name and placeholder alts); spacers get ``alt=""`` without a caption;
 2. resolve each image to bytes and its sha256, once per distinct reference, and start
    describing each distinct (image, language) as soon as it is first seen, ``jobs`` at a
    time;
-3. when every description is in, rewrite each page (only the inserted attributes change),
-   or produce a unified diff instead.
+3. rewrite a page (only the inserted attributes change) as soon as its images are decided
+   — at once on a warm run, after its captions arrive otherwise — or produce a diff.
 """
 
 from __future__ import annotations
@@ -41,11 +42,39 @@ Mode = Literal["write", "dry-run", "patch"]
 DEFAULT_JOBS = 8
 
 
+@dataclass(frozen=True, slots=True)
+class ImageAt:
+    """Where an image is: what a report and a rewrite need, without the scan's context."""
+
+    rel_page: str
+    line: int
+    column: int
+    element: str
+    src: str | None
+    snippet: str
+    start: int
+    end: int
+
+    @classmethod
+    def of(cls, image: ImageElement) -> ImageAt:
+        """The location part of a scanned element."""
+        return cls(
+            image.rel_page,
+            image.line,
+            image.column,
+            image.element,
+            image.src,
+            image.snippet,
+            image.start,
+            image.end,
+        )
+
+
 @dataclass(slots=True)
 class ImageOutcome:
     """What happened to one image that needed alt text."""
 
-    image: ImageElement
+    image: ImageAt
     action: Literal["filled", "decorative", "failed", "pending"]
     alt: str | None = None
     content_hash: str | None = None
@@ -245,12 +274,13 @@ def _run(
     loader = _Loader(config, site_root)
     jobs = config.jobs or DEFAULT_JOBS
     futures: dict[tuple[str, str | None], Future[Described]] = {}
-    pending: list[tuple[ImageOutcome, tuple[str, str | None] | None]] = []
-    pages: dict[Path, list[tuple[ImageOutcome, tuple[str, str | None] | None]]] = {}
+    results: dict[tuple[str, str | None], Described] = {}
+    # Pages whose images are all decided are rewritten at once (memory stays flat); the
+    # others wait here, as light records, for their captions.
+    waiting: list[tuple[int, Path, list[_Entry]]] = []
+    patches: list[tuple[int, bytes]] = []
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
-
-    results: dict[tuple[str, str | None], Described] = {}
 
     def caption(image_input: ImageInput, image: ImageElement) -> Described:
         try:
@@ -260,18 +290,32 @@ def _run(
             if on_described is not None:
                 on_described()
 
+    def finish(number: int, path: Path, entries: list[_Entry]) -> None:
+        for outcome, key in entries:
+            if key is None:
+                continue
+            described = results[key] if key in results else futures[key].result()
+            outcome.described = described
+            if described.alt is not None:
+                outcome.action, outcome.alt = "filled", described.alt
+            else:
+                outcome.action, outcome.error = "failed", described.error or "no caption"
+        patch = _rewrite_page(path, entries, report, mode, root)
+        if patch:
+            patches.append((number, patch))
+
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool:
         try:
             # Scan without caption context (as check does); context is built only for
             # pages with an image that really goes to the backend.
-            for page in iter_pages(paths, config, root):
+            for number, page in enumerate(iter_pages(paths, config, root)):
                 report.files += 1
                 if page.error is not None:
                     report.errors.append(FileError(page.rel_path, page.error))
                     continue
                 report.images += len(page.images)
                 report.findings.extend(audit_page(page.images, config.rule_settings()))
-                entries = pages.setdefault(page.path, [])
+                entries: list[_Entry] = []
                 with_context: dict[int, ImageElement] | None = None
                 for image in page.images:
                     if not needs_alt(image, config.replace_bad):
@@ -279,7 +323,7 @@ def _run(
                     outcome, loaded = _prepare(image, loader)
                     key = (loaded.sha256, image.lang) if loaded is not None else None
                     entries.append((outcome, key))
-                    pending.append((outcome, key))
+                    report.outcomes.append(outcome)
                     if loaded is None or key is None or key in futures or key in results:
                         continue
                     if not loaded.data:  # the loader keeps no bytes for references seen before
@@ -309,72 +353,69 @@ def _run(
                     futures[key] = pool.submit(
                         caption, image_input, with_context.get(image.start, image)
                     )
+                if not entries:
+                    continue
+                if all(key is None or key in results for _, key in entries):
+                    finish(number, page.path, entries)
+                else:
+                    waiting.append((number, page.path, entries))
             if on_total is not None:
                 on_total(len(futures) + len(results))
-            for outcome, key in pending:
-                if key is None:
-                    continue
-                described = results[key] if key in results else futures[key].result()
-                outcome.described = described
-                if described.alt is not None:
-                    outcome.action, outcome.alt = "filled", described.alt
-                else:
-                    outcome.action, outcome.error = "failed", described.error or "no caption"
+            for number, path, entries in waiting:
+                finish(number, path, entries)
         except BaseException:
             for future in futures.values():
                 future.cancel()
             raise
-    report.outcomes = [outcome for outcome, _ in pending]
-    _rewrite(pages, report, mode, root)
+    report.patch = b"".join(patch for _, patch in sorted(patches))
+
+
+_Entry = tuple["ImageOutcome", "tuple[str, str | None] | None"]
 
 
 def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, LoadedImage | None]:
     """Decide what an image needs: a spacer alt, a description (pending), or an error."""
+    at = ImageAt.of(image)
     if image.element == "img" and is_tiny(image, None):
-        return ImageOutcome(image, "decorative", alt=""), None
+        return ImageOutcome(at, "decorative", alt=""), None
     if image.element == "area":
         why = "an image map area needs a person to say where it leads"
-        return ImageOutcome(image, "failed", error=why), None
+        return ImageOutcome(at, "failed", error=why), None
     try:
         loaded = loader.load(image)
     except AltTextError as exc:
-        return ImageOutcome(image, "failed", error=str(exc)), None
+        return ImageOutcome(at, "failed", error=str(exc)), None
     if image.element == "img" and is_tiny(image, loaded.size):
-        return ImageOutcome(image, "decorative", alt="", content_hash=loaded.sha256), None
+        return ImageOutcome(at, "decorative", alt="", content_hash=loaded.sha256), None
     # Only a pending outcome comes with the loaded image: it still needs describing.
-    return ImageOutcome(image, "pending", content_hash=loaded.sha256), loaded
+    return ImageOutcome(at, "pending", content_hash=loaded.sha256), loaded
 
 
-def _rewrite(
-    pages: dict[Path, list[tuple[ImageOutcome, tuple[str, str | None] | None]]],
-    report: FixReport,
-    mode: Mode,
-    root: Path,
-) -> None:
-    patches: list[bytes] = []
-    for path, entries in pages.items():
-        edits = [
-            Edit(o.image.start, o.image.end, o.image.snippet, o.alt)
-            for o, _ in entries
-            if o.action in ("filled", "decorative") and o.alt is not None
-        ]
-        if not edits:
-            continue
-        try:
-            before, after = rewrite_file(path, edits, write=(mode == "write"))
-        except AltTextError as exc:
-            rel = entries[0][0].image.rel_page
-            report.errors.append(FileError(rel, f"not rewritten: {exc}"))
-            for outcome, _ in entries:
-                if outcome.action in ("filled", "decorative"):
-                    outcome.action, outcome.error = "failed", f"page not rewritten: {exc}"
-            continue
-        if after != before:
-            report.files_changed += 1
-            if mode != "write":
-                encoding = _encoding_of(before)
-                patches.append(unified_diff_bytes(_patch_path(path, root), before, after, encoding))
-    report.patch = b"".join(patches)
+def _rewrite_page(
+    path: Path, entries: list[_Entry], report: FixReport, mode: Mode, root: Path
+) -> bytes:
+    """Write one page's alts (atomically) or return its patch; errors go to the report."""
+    edits = [
+        Edit(o.image.start, o.image.end, o.image.snippet, o.alt)
+        for o, _ in entries
+        if o.action in ("filled", "decorative") and o.alt is not None
+    ]
+    if not edits:
+        return b""
+    try:
+        before, after = rewrite_file(path, edits, write=(mode == "write"))
+    except AltTextError as exc:
+        report.errors.append(FileError(entries[0][0].image.rel_page, f"not rewritten: {exc}"))
+        for outcome, _ in entries:
+            if outcome.action in ("filled", "decorative"):
+                outcome.action, outcome.error = "failed", f"page not rewritten: {exc}"
+        return b""
+    if after == before:
+        return b""
+    report.files_changed += 1
+    if mode == "write":
+        return b""
+    return unified_diff_bytes(_patch_path(path, root), before, after, _encoding_of(before))
 
 
 def _encoding_of(data: bytes) -> str:
