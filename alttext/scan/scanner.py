@@ -61,7 +61,9 @@ def _parser() -> etree.HTMLParser:
     return parser
 
 
-_CANDIDATES = etree.XPath("//img|//input|//area|//svg|//object|//*[@role]")
+# ``//@role/..`` rather than ``//*[@role]``: walking the attribute axis is about a third
+# cheaper than testing a predicate on every element, and the union keeps document order.
+_CANDIDATES = etree.XPath("//img|//input|//area|//svg|//object|//@role/..")
 _HEADING = etree.XPath(
     "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]"
 )
