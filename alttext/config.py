@@ -43,6 +43,7 @@ class Config:
     metadata_first: bool = True
     ocr: bool = True
     jobs: int | None = None
+    workers: int | None = None
     rate: float | None = None
     timeout: float = 30.0
     deadline: float = 300.0
@@ -90,6 +91,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "metadata_first": bool,
     "ocr": bool,
     "jobs": int,
+    "workers": int,
     "rate": (int, float),
     "timeout": (int, float),
     "deadline": (int, float),
@@ -112,6 +114,8 @@ def _validated(config: Config) -> Config:
         raise ConfigError(f"max_length must be at least 20, not {config.max_length}")
     if config.jobs is not None and config.jobs < 1:
         raise ConfigError(f"jobs must be at least 1, not {config.jobs}")
+    if config.workers is not None and config.workers < 1:
+        raise ConfigError(f"workers must be at least 1, not {config.workers}")
     if config.image_transport not in ("auto", "url", "upload", "data-uri"):
         raise ConfigError(
             f"image_transport {config.image_transport!r} is not auto/url/upload/data-uri"

@@ -5,7 +5,9 @@ every file is read once so it sits in the OS page cache, then the workloads run 
 in the same process, ``--runs`` times each:
 
 * ``lxml``: for each file, read its bytes and ``lxml.html.document_fromstring(data)``;
-* ``check``: ``alttext.pipeline.check.run_check([corpus], Config())``;
+* ``check``: ``alttext.pipeline.check.run_check([corpus], Config(workers=1))``, in this
+  process (like for like with the single-threaded baseline);
+* ``parallel``: the same with the default worker processes (one per CPU, at most 8);
 * ``cli``: ``python -m alttext check CORPUS --format json -q`` as a subprocess (end to end:
   interpreter start, imports, JSON rendering), output discarded.
 
@@ -36,6 +38,7 @@ import json
 import os
 import platform
 import pstats
+import resource
 import shlex
 import statistics
 import subprocess
@@ -56,7 +59,12 @@ sys.path.insert(0, str(REPO))
 from make_corpus import DEFAULT_OUT, CorpusSpec, generate  # noqa: E402
 
 from alttext.config import Config  # noqa: E402
-from alttext.pipeline.check import iter_pages, run_check, scan_root  # noqa: E402
+from alttext.pipeline.check import (  # noqa: E402
+    default_workers,
+    iter_pages,
+    run_check,
+    scan_root,
+)
 from alttext.rules.checks import audit_page  # noqa: E402
 
 
@@ -80,6 +88,7 @@ class Timings:
 
     lxml: list[float] = field(default_factory=list)
     check: list[float] = field(default_factory=list)
+    parallel: list[float] = field(default_factory=list)
     cli: list[float] = field(default_factory=list)
     cli_startup: list[float] = field(default_factory=list)
 
@@ -105,9 +114,13 @@ def bare_lxml(files: list[Path]) -> int:
     return elements
 
 
-def in_process_check(root: Path) -> int:
-    """``run_check`` over the corpus; return the number of findings."""
-    return len(run_check([root], Config()).findings)
+def in_process_check(root: Path, workers: int | None = 1) -> int:
+    """``run_check`` over the corpus; return the number of findings.
+
+    ``workers=1`` scans in this process (the like-for-like comparison with the
+    single-threaded lxml baseline); ``None`` is the default, one process per CPU.
+    """
+    return len(run_check([root], Config(workers=workers)).findings)
 
 
 def cli_command(root: Path) -> list[str]:
@@ -147,10 +160,14 @@ def bench_corpus(corpus: Corpus, runs: int, with_cli: bool, empty: Path) -> Timi
     for run in range(runs):
         result.lxml.append(timed(lambda: bare_lxml(files)))
         result.check.append(timed(lambda: in_process_check(corpus.root)))
+        result.parallel.append(timed(lambda: in_process_check(corpus.root, None)))
         if with_cli:
             result.cli.append(cli_check(corpus.root))
             result.cli_startup.append(cli_check(empty))
-        line = f"  run {run + 1}/{runs}: lxml {result.lxml[-1]:.2f}s  check {result.check[-1]:.2f}s"
+        line = (
+            f"  run {run + 1}/{runs}: lxml {result.lxml[-1]:.2f}s  check {result.check[-1]:.2f}s"
+            f"  check/{default_workers()} workers {result.parallel[-1]:.2f}s"
+        )
         if with_cli:
             line += f"  cli {result.cli[-1]:.2f}s"
         print(line, file=sys.stderr, flush=True)
@@ -171,11 +188,13 @@ def _status_kb(field_name: str) -> int:
 # Runs the CLI in-process and writes its peak RSS at exit (click exits via SystemExit, so
 # atexit handlers run).
 _CLI_WRAPPER = """
-import atexit, runpy, sys
+import atexit, resource, runpy, sys
 def _peak():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             sys.stderr.write("\\nBENCH_PEAK_KB=" + line.split()[1] + "\\n")
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sys.stderr.write("BENCH_WORKER_KB=" + str(workers) + "\\n")
 atexit.register(_peak)
 sys.argv = ["alttext", *sys.argv[1:]]
 runpy.run_module("alttext", run_name="__main__", alter_sys=True)
@@ -187,9 +206,19 @@ def cli_memory(root: Path) -> dict[str, float]:
     cmd = [sys.executable, "-c", _CLI_WRAPPER, *cli_command(root)[2:]]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
     peaks = [ln for ln in done.stderr.splitlines() if ln.startswith("BENCH_PEAK_KB=")]
-    if done.returncode not in (0, 1) or not peaks:
+    workers = [ln for ln in done.stderr.splitlines() if ln.startswith("BENCH_WORKER_KB=")]
+    if done.returncode not in (0, 1) or not peaks or not workers:
         raise RuntimeError(f"alttext check exited {done.returncode}: {done.stderr[-2000:]}")
-    return {"maxrss_kb": int(peaks[-1].split("=")[1]), "report_bytes": len(done.stdout)}
+    return {
+        "maxrss_kb": int(peaks[-1].split("=")[1]),
+        "worker_kb": int(workers[-1].split("=")[1]),
+        "report_bytes": len(done.stdout),
+    }
+
+
+def _children_peak_kb() -> int:
+    """Peak RSS of the largest waited-for descendant (the scan workers), in KiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
 def memory_child(mode: str, root: Path) -> dict[str, float]:
@@ -200,6 +229,9 @@ def memory_child(mode: str, root: Path) -> dict[str, float]:
     if mode == "lxml":
         bare_lxml(files)
     elif mode == "check":
+        report = run_check([root], Config(workers=1))
+        findings = len(report.findings)
+    elif mode == "parallel":
         report = run_check([root], Config())
         findings = len(report.findings)
     elif mode == "stream":
@@ -218,6 +250,8 @@ def memory_child(mode: str, root: Path) -> dict[str, float]:
     }
     if mode != "lxml":
         out["findings"] = findings
+    if mode == "parallel":
+        out["worker_kb"] = _children_peak_kb()
     return out
 
 
@@ -236,7 +270,7 @@ def profile(corpus: Corpus, top: int) -> str:
     """cProfile ``run_check`` over ``corpus``; return the top entries by own time."""
     profiler = cProfile.Profile()
     profiler.enable()
-    run_check([corpus.root], Config())
+    run_check([corpus.root], Config(workers=1))
     profiler.disable()
     buf = io.StringIO()
     stats = pstats.Stats(profiler, stream=buf)
@@ -281,13 +315,16 @@ def throughput_table(rows: list[tuple[Corpus, Timings]], runs: int) -> str:
         "median of the per-run ratios (same for pages/s and MB/s: same bytes).",
         "",
         "| pages | MB | lxml pages/s | lxml MB/s | check pages/s | check MB/s | "
-        "ratio check/lxml | CLI pages/s | CLI MB/s | ratio CLI/lxml | CLI startup s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"ratio check/lxml | check, {default_workers()} workers, pages/s | ratio | "
+        "CLI pages/s | CLI MB/s | ratio CLI/lxml | CLI startup s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for corpus, t in rows:
         mb = corpus.nbytes / 1e6
         lx, ck = _median(t.lxml), _median(t.check)
         ratio = _median([a / b for a, b in zip(t.lxml, t.check, strict=True)])
+        par = _median(t.parallel)
+        par_ratio = _median([a / b for a, b in zip(t.lxml, t.parallel, strict=True)])
         if t.cli:
             cl = _median(t.cli)
             cli_ratio = _median([a / b for a, b in zip(t.lxml, t.cli, strict=True)])
@@ -299,7 +336,8 @@ def throughput_table(rows: list[tuple[Corpus, Timings]], runs: int) -> str:
             cli_cols = "- | - | - | -"
         out.append(
             f"| {corpus.pages:,} | {mb:.1f} | {corpus.pages / lx:,.0f} | {mb / lx:.1f} | "
-            f"{corpus.pages / ck:,.0f} | {mb / ck:.1f} | **{ratio:.2f}** | {cli_cols} |"
+            f"{corpus.pages / ck:,.0f} | {mb / ck:.1f} | **{ratio:.2f}** | "
+            f"{corpus.pages / par:,.0f} | **{par_ratio:.2f}** | {cli_cols} |"
         )
     return "\n".join(out)
 
@@ -307,12 +345,14 @@ def throughput_table(rows: list[tuple[Corpus, Timings]], runs: int) -> str:
 def memory_table(memory: dict[int, dict[str, dict[str, float]]]) -> str:
     """The Markdown peak-memory table (MiB of peak RSS, and growth over the import baseline)."""
     sizes = sorted(memory)
-    modes = ("lxml", "stream", "check", "cli")
+    modes = ("lxml", "stream", "check", "parallel", "cli")
     out = [
         "Peak RSS (`VmHWM`) of a fresh interpreter per cell; in brackets the peak's growth "
         "over the RSS right after imports and listing the files. `stream` scans and audits "
-        "page by page keeping only counts; `check` is `run_check`, which keeps every finding "
-        "in the report; `cli` is `python -m alttext check DIR --format json -q`.",
+        "page by page keeping only counts; `check` is `run_check` in one process, which "
+        "keeps every finding in the report; `parallel` is `run_check` with the default "
+        "worker processes; `cli` is `python -m alttext check DIR --format json -q` (default "
+        "workers). For the last two, `w` is the peak RSS of the largest worker process.",
         "",
         "| workload | " + " | ".join(f"{s:,} pages" for s in sizes) + " | last / first |",
         "|---|" + "---:|" * (len(sizes) + 1),
@@ -324,6 +364,8 @@ def memory_table(memory: dict[int, dict[str, dict[str, float]]]) -> str:
             cell = f"{m['maxrss_kb'] / 1024:.0f} MiB"
             if "baseline_kb" in m:
                 cell += f" (+{(m['maxrss_kb'] - m['baseline_kb']) / 1024:.0f})"
+            if m.get("worker_kb"):
+                cell += f", w {m['worker_kb'] / 1024:.0f} MiB"
             cells.append(cell)
         first, last = memory[sizes[0]][mode]["maxrss_kb"], memory[sizes[-1]][mode]["maxrss_kb"]
         out.append(f"| {mode} | " + " | ".join(cells) + f" | {last / first:.2f}x |")
@@ -375,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         for corpus in corpora:
             print(f"memory {corpus.pages} pages ...", file=sys.stderr, flush=True)
             memory[corpus.pages] = {
-                mode: memory_parent(mode, corpus.root) for mode in ("lxml", "stream", "check")
+                mode: memory_parent(mode, corpus.root)
+                for mode in ("lxml", "stream", "check", "parallel")
             }
             memory[corpus.pages]["cli"] = cli_memory(corpus.root)
 
@@ -406,6 +449,7 @@ def _raw(t: Timings) -> dict[str, list[float] | list[int]]:
     return {
         "lxml": t.lxml,
         "check": t.check,
+        "parallel": t.parallel,
         "cli": t.cli,
         "cli_startup": t.cli_startup,
     }

@@ -54,6 +54,13 @@ from alttext.config import FAIL_ON
     default=None,
     help="The catalog for --require-reviewed.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that scan pages in parallel  [default: the CPUs available, at most 8; "
+    "1 scans in this process].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def check(
     paths: tuple[Path, ...],
@@ -66,6 +73,7 @@ def check(
     max_length: int | None,
     require_reviewed: bool | None,
     catalog: Path | None,
+    workers: int | None,
     quiet: bool,
 ) -> None:
     """Audit built HTML for images without usable alt text.
@@ -79,6 +87,7 @@ def check(
       alttext check site/
       alttext check site/ --fail-on warning --exclude 'drafts/*'
       alttext check site/ --format json -o report.json
+      alttext check site/ --workers 1        # no worker processes
     """
     from alttext.pipeline.check import run_check
     from alttext.progress import Progress
@@ -91,6 +100,7 @@ def check(
         max_length=max_length,
         require_reviewed=require_reviewed,
         catalog=catalog,
+        workers=workers,
     )
     progress = Progress("scanning", enabled=None if not quiet else False)
     with library_errors():

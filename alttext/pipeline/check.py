@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from alttext.config import Config
-from alttext.errors import ConfigError
+from alttext.errors import ConfigError, ScanError
 from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef
 from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
@@ -53,37 +55,147 @@ def iter_pages(
         yield scan_file(path, root, with_context=with_context)
 
 
+@dataclass(frozen=True, slots=True)
+class PageAudit:
+    """One page's audit: what crosses a worker-process boundary (no elements, no text)."""
+
+    rel_path: str
+    images: int
+    findings: tuple[Finding, ...]
+    error: str | None = None
+
+
+class PageAuditor:
+    """Scans and audits one page at a time with one configuration."""
+
+    def __init__(
+        self,
+        config: Config,
+        root: Path,
+        probe_factory: Callable[[Path], SizeProbe] | None = None,
+    ) -> None:
+        self.root = root
+        self.settings = config.rule_settings()
+        self.probe = (probe_factory or local_size_probe)(config.site_root or root)
+        self.unreviewed = _unreviewed_check(config, config.site_root or root)
+
+    def __call__(self, path: Path) -> PageAudit:
+        """Audit the page at ``path``."""
+        page = scan_file(path, self.root)
+        if page.error is not None:
+            return PageAudit(page.rel_path, 0, (), page.error)
+        findings = audit_page(page.images, self.settings, self.probe)
+        if self.unreviewed is not None:
+            findings.extend(self.unreviewed(page.images))
+        return PageAudit(page.rel_path, len(page.images), tuple(findings))
+
+
+#: Pages per task sent to a worker: large enough to amortise the hand-over, small enough
+#: that the workers finish together and progress stays live.
+_CHUNK = 32
+_WORKER: PageAuditor | None = None
+
+
+def _start_worker(
+    config: Config, root: Path, probe_factory: Callable[[Path], SizeProbe] | None
+) -> None:
+    global _WORKER
+    _WORKER = PageAuditor(config, root, probe_factory)
+
+
+def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
+    assert _WORKER is not None, "worker not initialised"
+    return [_WORKER(path) for path in paths]
+
+
+def default_workers() -> int:
+    """Worker processes when none are asked for: the CPUs this process may use, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def _start_method() -> BaseContext:
+    import multiprocessing
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts a worker in milliseconds, but is unsafe once other threads exist (a lock
+    # one of them holds at the fork stays held in the child): a build tool's file watcher
+    # or a progress thread. Then start workers from a clean server process instead.
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def audit_pages(
+    files: list[Path],
+    config: Config,
+    root: Path,
+    *,
+    workers: int = 1,
+    probe_factory: Callable[[Path], SizeProbe] | None = None,
+) -> Iterator[PageAudit]:
+    """Audit ``files`` in order, in ``workers`` processes (in this one when 1 or few pages).
+
+    Results come back in the order of ``files`` whatever the number of workers, so a
+    report is the same byte for byte. The configuration (and a custom ``probe_factory``)
+    is sent to each worker, so it must be picklable.
+    """
+    if workers <= 1 or len(files) < 2 * _CHUNK:
+        auditor = PageAuditor(config, root, probe_factory)
+        for path in files:
+            yield auditor(path)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    chunks = [files[i : i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    try:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(chunks)),
+            mp_context=_start_method(),
+            initializer=_start_worker,
+            initargs=(config, root, probe_factory),
+        ) as pool:
+            for results in pool.map(_audit_chunk, chunks):
+                yield from results
+    except BrokenProcessPool as exc:
+        raise ScanError(
+            "a scan worker process died (out of memory?); re-run with --workers 1"
+        ) from exc
+
+
 def run_check(
     paths: Iterable[Path],
     config: Config,
     *,
     probe_factory: Callable[[Path], SizeProbe] | None = None,
-    on_page: Callable[[PageScan], None] | None = None,
+    on_page: Callable[[PageAudit], None] | None = None,
 ) -> CheckReport:
     """Audit the HTML under ``paths`` with ``config``'s rules.
 
     Args:
         paths: files and directories to scan.
-        config: settings (rules, excludes, site root).
+        config: settings (rules, excludes, site root, ``workers``).
         probe_factory: builds the intrinsic-size probe for a site root; the default reads
             local files only (an audit never touches the network).
         on_page: called after each page, for progress display.
     """
     paths = list(paths)
     root = scan_root(paths, config.site_root)
-    probe = (probe_factory or local_size_probe)(config.site_root or root)
-    settings = config.rule_settings()
-    unreviewed = _unreviewed_check(config, config.site_root or root)
+    files = list(iter_html_files(paths, config.exclude))
+    workers = config.workers if config.workers is not None else default_workers()
     report = CheckReport(root=root)
-    for page in iter_pages(paths, config, root):
+    for page in audit_pages(files, config, root, workers=workers, probe_factory=probe_factory):
         report.files += 1
         if page.error is not None:
             report.errors.append(FileError(page.rel_path, page.error))
         else:
-            report.images += len(page.images)
-            report.findings.extend(audit_page(page.images, settings, probe))
-            if unreviewed is not None:
-                report.findings.extend(unreviewed(page.images))
+            report.images += page.images
+            report.findings.extend(page.findings)
         if on_page is not None:
             on_page(page)
     return report

@@ -1,0 +1,131 @@
+"""``check`` in worker processes: the same report as one process, in the same order."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURE_SITE
+
+from alttext.cli import main
+from alttext.config import Config
+from alttext.errors import ConfigError, ScanError
+from alttext.pipeline.check import default_workers, local_size_probe, run_check
+from alttext.rules.checks import SizeProbe
+
+COPIES = 10  # the fixture site has 8 pages: 80 pages is enough to start workers
+
+
+@pytest.fixture(scope="module")
+def big_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("workers") / "site"
+    for copy in range(COPIES):
+        shutil.copytree(FIXTURE_SITE, root / f"copy{copy:02d}")
+    (root / "copy05" / "broken.html").write_bytes(b'<meta charset="x-no-such-codec"><img src=a>')
+    return root
+
+
+class PidRecorder:
+    """A probe factory (picklable) that notes which process built it."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def __call__(self, site_root: Path) -> SizeProbe:
+        with (self.out / f"{os.getpid()}-{os.getppid()}.pid").open("w"):
+            pass
+        return local_size_probe(site_root)
+
+
+def _pids(out: Path) -> set[int]:
+    return {int(p.stem.split("-")[0]) for p in out.glob("*.pid")}
+
+
+def _parents(out: Path) -> set[int]:
+    return {int(p.stem.split("-")[1]) for p in out.glob("*.pid")}
+
+
+class DiesInWorker:
+    """A probe factory that kills any process but the test's own (a worker that dies)."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def __call__(self, site_root: Path) -> SizeProbe:
+        if os.getpid() != self.parent:
+            os._exit(3)
+        return local_size_probe(site_root)
+
+
+def test_workers_give_the_same_report_in_the_same_order(big_site: Path, tmp_path: Path) -> None:
+    one = run_check([big_site], Config(workers=1))
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    many = run_check([big_site], Config(workers=2), probe_factory=PidRecorder(pids))
+    assert one.files == many.files == COPIES * 8 + 1
+    assert one.images == many.images > 0
+    assert len(one.findings) == COPIES * 28
+    assert one.findings == many.findings
+    assert one.errors == many.errors
+    assert [e.file for e in many.errors] == ["copy05/broken.html"]
+    workers = _pids(pids)
+    assert workers and os.getpid() not in workers, "the pages were not scanned in workers"
+    assert _parents(pids) == {os.getpid()}, "one thread here: workers are forked directly"
+
+
+def test_cli_json_is_identical_with_and_without_workers(big_site: Path) -> None:
+    outputs = []
+    for workers in ("1", "2"):
+        result = CliRunner().invoke(
+            main, ["check", str(big_site), "--format", "json", "--workers", workers]
+        )
+        assert result.exit_code == 1, result.output
+        outputs.append(result.output)
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0])["summary"]["files"] == COPIES * 8 + 1
+
+
+def test_a_worker_that_dies_is_a_clear_error(big_site: Path) -> None:
+    with pytest.raises(ScanError, match=r"worker process died.*--workers 1"):
+        run_check([big_site], Config(workers=2), probe_factory=DiesInWorker(os.getpid()))
+
+
+def test_small_runs_stay_in_process(tmp_path: Path) -> None:
+    # Below two chunks of pages a pool costs more than it saves: the factory runs here.
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    report = run_check([FIXTURE_SITE], Config(workers=4), probe_factory=PidRecorder(pids))
+    assert report.files == 8
+    assert _pids(pids) == {os.getpid()}
+
+
+def test_workers_setting_is_validated(tmp_path: Path) -> None:
+    assert 1 <= default_workers() <= 8
+    with pytest.raises(ConfigError, match="workers must be at least 1"):
+        Config().merged(workers=0)
+    result = CliRunner().invoke(main, ["check", str(FIXTURE_SITE), "--workers", "0"])
+    assert result.exit_code == 2
+    assert "--workers" in result.output
+
+
+def test_with_other_threads_running_workers_are_not_forked(big_site: Path, tmp_path: Path) -> None:
+    # A build tool's watcher thread, say: forking now could copy a held lock into a worker.
+    import threading
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=stop.wait)
+    watcher.start()
+    try:
+        pids = tmp_path / "pids"
+        pids.mkdir()
+        many = run_check([big_site], Config(workers=2), probe_factory=PidRecorder(pids))
+    finally:
+        stop.set()
+        watcher.join()
+    assert many.findings == run_check([big_site], Config(workers=1)).findings
+    assert os.getpid() not in _pids(pids)
+    assert os.getpid() not in _parents(pids), "forked from a process with two threads"
