@@ -205,7 +205,7 @@ def test_killed_mid_run_leaves_pages_whole_and_the_rerun_pays_nothing_twice(
     assert set(per_image.values()) == {1}, per_image
 
 
-def test_keyboard_interrupt_in_process_leaves_every_file_untouched(
+def test_keyboard_interrupt_in_process_leaves_every_file_untouched_or_complete(
     tmp_path: Path, server: WaveSpeedServer
 ) -> None:
     site = tmp_path / "site"
@@ -241,13 +241,18 @@ def test_keyboard_interrupt_in_process_leaves_every_file_untouched(
         run_fix([site], config, env={}, describer=describer(interrupting_sleep, cache))
 
     assert calls >= 6
-    assert {p: p.read_bytes() for p in originals} == originals
+    # A page whose captions all arrived before the interrupt may already be complete
+    # (which ones depends on thread timing); every other page is untouched.
+    completed = {path for path, before in originals.items() if assert_whole(path, before)}
+    assert len(completed) < PAGES
+    assert all(images_without_alt(path) == [] for path in completed)
     assert {p: p.read_bytes() for p in images} == images
     assert temp_files(site) == []
     assert 0 < len(server.tasks) < len(COLOURS) + 1
 
     with CaptionCache(tmp_path / "cache") as cache:
         report = run_fix([site], config, env={}, describer=describer(clock.sleep, cache))
-    assert report.ok and report.files_changed == PAGES
+    assert report.ok and report.files_changed == PAGES - len(completed)
+    assert all(images_without_alt(path) == [] for path in originals)
     assert set(submits_per_image(server).values()) == {1}
     assert len(submits_per_image(server)) == len(COLOURS)
