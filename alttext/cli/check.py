@@ -14,6 +14,7 @@ from alttext.cli.options import (
     config_options,
     library_errors,
     output_stream,
+    workers_option,
 )
 from alttext.config import FAIL_ON
 
@@ -54,13 +55,7 @@ from alttext.config import FAIL_ON
     default=None,
     help="The catalog for --require-reviewed.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes that scan pages in parallel  [default: the CPUs available, at most 8; "
-    "1 scans in this process].",
-)
+@workers_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def check(
     paths: tuple[Path, ...],

@@ -17,6 +17,7 @@ from alttext.cli.options import (
     build_config,
     config_options,
     library_errors,
+    workers_option,
 )
 
 
@@ -79,6 +80,7 @@ from alttext.cli.options import (
     help="Allow fetching from private, loopback and link-local addresses.",
 )
 @click.option("--max-length", type=int, default=None, help="Alt text length limit [default: 125].")
+@workers_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def fix(
     paths: tuple[Path, ...],
@@ -97,6 +99,7 @@ def fix(
     no_remote: bool,
     allow_private_hosts: bool | None,
     max_length: int | None,
+    workers: int | None,
     quiet: bool,
     **backend: Any,
 ) -> None:
@@ -134,6 +137,7 @@ def fix(
         remote=False if no_remote else None,
         allow_private_hosts=allow_private_hosts,
         max_length=max_length,
+        workers=workers,
         **backend_overrides(backend),
     )
     progress = Progress("captioning", enabled=False if quiet else None)

@@ -62,6 +62,17 @@ def config_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def workers_option(func: F) -> F:
+    """``--workers N``: processes that scan and audit pages."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Processes that scan pages in parallel  [default: the CPUs available, at most "
+        "8; 1 scans in this process].",
+    )(func)
+
+
 def build_config(config_file: Path | None, **overrides: Any) -> Config:
     """Load the configuration file and apply command-line overrides."""
     with library_errors():

@@ -57,12 +57,21 @@ def iter_pages(
 
 @dataclass(frozen=True, slots=True)
 class PageAudit:
-    """One page's audit: what crosses a worker-process boundary (no elements, no text)."""
+    """One page's audit: what crosses a worker-process boundary (not the page's text).
 
+    ``wanted`` holds the elements the auditor's ``select`` picked (``fix``: the images to
+    fill); the others stay behind, so a page costs little to hand over.
+    """
+
+    path: Path
     rel_path: str
     images: int
     findings: tuple[Finding, ...]
     error: str | None = None
+    wanted: tuple[ImageElement, ...] = ()
+
+
+ImageFilter = Callable[[ImageElement], bool]
 
 
 class PageAuditor:
@@ -73,8 +82,10 @@ class PageAuditor:
         config: Config,
         root: Path,
         probe_factory: Callable[[Path], SizeProbe] | None = None,
+        select: ImageFilter | None = None,
     ) -> None:
         self.root = root
+        self.select = select
         self.settings = config.rule_settings()
         self.probe = (probe_factory or local_size_probe)(config.site_root or root)
         self.unreviewed = _unreviewed_check(config, config.site_root or root)
@@ -83,11 +94,13 @@ class PageAuditor:
         """Audit the page at ``path``."""
         page = scan_file(path, self.root)
         if page.error is not None:
-            return PageAudit(page.rel_path, 0, (), page.error)
+            return PageAudit(path, page.rel_path, 0, (), page.error)
         findings = audit_page(page.images, self.settings, self.probe)
         if self.unreviewed is not None:
             findings.extend(self.unreviewed(page.images))
-        return PageAudit(page.rel_path, len(page.images), tuple(findings))
+        select = self.select
+        wanted = tuple(i for i in page.images if select(i)) if select is not None else ()
+        return PageAudit(path, page.rel_path, len(page.images), tuple(findings), None, wanted)
 
 
 #: Pages per task sent to a worker: large enough to amortise the hand-over, small enough
@@ -97,10 +110,13 @@ _WORKER: PageAuditor | None = None
 
 
 def _start_worker(
-    config: Config, root: Path, probe_factory: Callable[[Path], SizeProbe] | None
+    config: Config,
+    root: Path,
+    probe_factory: Callable[[Path], SizeProbe] | None,
+    select: ImageFilter | None,
 ) -> None:
     global _WORKER
-    _WORKER = PageAuditor(config, root, probe_factory)
+    _WORKER = PageAuditor(config, root, probe_factory, select)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
@@ -137,15 +153,16 @@ def audit_pages(
     *,
     workers: int = 1,
     probe_factory: Callable[[Path], SizeProbe] | None = None,
+    select: ImageFilter | None = None,
 ) -> Iterator[PageAudit]:
     """Audit ``files`` in order, in ``workers`` processes (in this one when 1 or few pages).
 
     Results come back in the order of ``files`` whatever the number of workers, so a
-    report is the same byte for byte. The configuration (and a custom ``probe_factory``)
-    is sent to each worker, so it must be picklable.
+    report is the same byte for byte. The configuration (and a custom ``probe_factory``
+    or ``select``) is sent to each worker, so it must be picklable.
     """
     if workers <= 1 or len(files) < 2 * _CHUNK:
-        auditor = PageAuditor(config, root, probe_factory)
+        auditor = PageAuditor(config, root, probe_factory, select)
         for path in files:
             yield auditor(path)
         return
@@ -158,7 +175,7 @@ def audit_pages(
             max_workers=min(workers, len(chunks)),
             mp_context=_start_method(),
             initializer=_start_worker,
-            initargs=(config, root, probe_factory),
+            initargs=(config, root, probe_factory, select),
         ) as pool:
             for results in pool.map(_audit_chunk, chunks):
                 yield from results

@@ -15,6 +15,7 @@ cached as they arrive):
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -27,13 +28,14 @@ from alttext.config import Config
 from alttext.errors import AltTextError
 from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import LoadedImage, load_ref
-from alttext.pipeline.check import image_ref, iter_pages, scan_root
+from alttext.pipeline.check import audit_pages, default_workers, image_ref, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
 from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
-from alttext.rules.checks import audit_page, is_filename_alt, is_placeholder_alt, is_tiny
+from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
+from alttext.scan.encoding import decode_html
 from alttext.scan.model import AltState, ImageElement
-from alttext.scan.scanner import scan_text
+from alttext.scan.scanner import iter_html_files, scan_text
 
 Mode = Literal["write", "dry-run", "patch"]
 
@@ -304,22 +306,29 @@ def _run(
         if patch:
             patches.append((number, patch))
 
+    files = list(iter_html_files(paths, config.exclude))
+    # Pages are scanned and audited (as check does, without caption context) in worker
+    # processes, which hand back only the images to fill; this process loads, looks up and
+    # rewrites. Context is built only for pages with an image that goes to the backend.
+    pages = audit_pages(
+        files,
+        config,
+        root,
+        workers=config.workers if config.workers is not None else default_workers(),
+        select=functools.partial(needs_alt, replace_bad=config.replace_bad),
+    )
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool:
         try:
-            # Scan without caption context (as check does); context is built only for
-            # pages with an image that really goes to the backend.
-            for number, page in enumerate(iter_pages(paths, config, root)):
+            for number, page in enumerate(pages):
                 report.files += 1
                 if page.error is not None:
                     report.errors.append(FileError(page.rel_path, page.error))
                     continue
-                report.images += len(page.images)
-                report.findings.extend(audit_page(page.images, config.rule_settings()))
+                report.images += page.images
+                report.findings.extend(page.findings)
                 entries: list[_Entry] = []
                 with_context: dict[int, ImageElement] | None = None
-                for image in page.images:
-                    if not needs_alt(image, config.replace_bad):
-                        continue
+                for image in page.wanted:
                     outcome, loaded = _prepare(image, loader)
                     key = (loaded.sha256, image.lang) if loaded is not None else None
                     entries.append((outcome, key))
@@ -342,13 +351,7 @@ def _run(
                             on_described()
                         continue
                     if with_context is None:
-                        assert page.decoded is not None
-                        with_context = {
-                            i.start: i
-                            for i in scan_text(
-                                page.decoded.text, page.path, page.rel_path, with_context=True
-                            )
-                        }
+                        with_context = _with_context(page.path, page.rel_path)
                     slots.acquire()
                     futures[key] = pool.submit(
                         caption, image_input, with_context.get(image.start, image)
@@ -371,6 +374,19 @@ def _run(
 
 
 _Entry = tuple["ImageOutcome", "tuple[str, str | None] | None"]
+
+
+def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
+    """Scan a page again, with the caption context a backend gets, by start offset.
+
+    Only for pages with an image that goes to the backend, so a warm run never pays for
+    it. A page that cannot be read now gives no context (the image is still described).
+    """
+    try:
+        text = decode_html(path.read_bytes()).text
+    except (OSError, AltTextError):
+        return {}
+    return {i.start: i for i in scan_text(text, path, rel_path, with_context=True)}
 
 
 def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, LoadedImage | None]:

@@ -1,4 +1,4 @@
-"""``check`` in worker processes: the same report as one process, in the same order."""
+"""Worker processes for ``check`` and ``fix``: the same results as one process, same order."""
 
 from __future__ import annotations
 
@@ -129,3 +129,25 @@ def test_with_other_threads_running_workers_are_not_forked(big_site: Path, tmp_p
     assert many.findings == run_check([big_site], Config(workers=1)).findings
     assert os.getpid() not in _pids(pids)
     assert os.getpid() not in _parents(pids), "forked from a process with two threads"
+
+
+def test_fix_with_workers_writes_the_same_bytes_and_report(big_site: Path, tmp_path: Path) -> None:
+    from alttext.pipeline.fix import run_fix
+
+    results = []
+    for workers in (1, 2):
+        site = tmp_path / f"w{workers}"
+        shutil.copytree(big_site, site)
+        config = Config(workers=workers, cache=False)
+        report = run_fix([site], config, env={})
+        pages = {p.relative_to(site): p.read_bytes() for p in sorted(site.rglob("*.html"))}
+        results.append((report, pages))
+    (one, one_pages), (many, many_pages) = results
+    assert one.files_changed == many.files_changed > 0
+    assert one_pages == many_pages
+    assert [(o.image, o.action, o.alt, o.error) for o in one.outcomes] == [
+        (o.image, o.action, o.alt, o.error) for o in many.outcomes
+    ]
+    assert one.findings == many.findings
+    # fix reports the same findings as check on the pages it started from.
+    assert many.findings == run_check([big_site], Config(workers=2)).findings
