@@ -42,6 +42,7 @@ __all__ = [
     "format_alt_attribute",
     "normalise_alt",
     "rewrite_file",
+    "sync_directories",
     "unified_diff",
     "unified_diff_bytes",
 ]
@@ -266,12 +267,16 @@ def apply_edits(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) ->
     return b"".join(out)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = None) -> None:
     """Replace the file at ``path`` with ``data`` atomically, keeping its permission bits.
 
     Writes a temporary file in the same directory, flushes and fsyncs it, then renames it
     over ``path``; a symlink is followed so the link stays a link. On any failure the
     temporary file is removed and the original is untouched. A new file gets mode 0644.
+
+    The directory is fsynced too, so the rename survives a power cut; a caller writing
+    many files passes ``dirs_to_sync`` to collect the directories and calls
+    :func:`sync_directories` once at the end instead of once per file.
 
     Raises:
         RewriteError: the file could not be written or replaced.
@@ -293,13 +298,22 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
         tmp_name = None
-        _fsync_dir(target.parent)
+        if dirs_to_sync is None:
+            _fsync_dir(target.parent)
+        else:
+            dirs_to_sync.add(target.parent)
     except OSError as exc:
         raise RewriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp_name is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+
+
+def sync_directories(directories: set[Path]) -> None:
+    """fsync each directory once (see ``dirs_to_sync`` in :func:`atomic_write`)."""
+    for directory in sorted(directories):
+        _fsync_dir(directory)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -316,7 +330,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def rewrite_file(path: Path, edits: Sequence[Edit], *, write: bool = True) -> tuple[bytes, bytes]:
+def rewrite_file(
+    path: Path,
+    edits: Sequence[Edit],
+    *,
+    write: bool = True,
+    dirs_to_sync: set[Path] | None = None,
+) -> tuple[bytes, bytes]:
     """Read ``path``, apply ``edits`` and (when ``write``) replace it atomically.
 
     Returns ``(before, after)`` bytes, e.g. for :func:`unified_diff`. The file is not
@@ -335,7 +355,7 @@ def rewrite_file(path: Path, edits: Sequence[Edit], *, write: bool = True) -> tu
         raise RewriteError(f"{path}: {exc}") from exc
     after = apply_edits(before, decoded, edits)
     if write and after != before:
-        atomic_write(path, after)
+        atomic_write(path, after, dirs_to_sync=dirs_to_sync)
     return before, after
 
 

@@ -223,6 +223,27 @@ def test_atomic_write_keeps_mode_and_leaves_no_temp_file(tmp_path: Path) -> None
     assert os.listdir(tmp_path) == ["page.html"]
 
 
+def test_directory_syncs_can_be_collected_and_done_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alttext.rewrite as rewrite
+
+    synced: list[Path] = []
+    real_fsync_dir = rewrite._fsync_dir
+    monkeypatch.setattr(rewrite, "_fsync_dir", lambda d: (synced.append(d), real_fsync_dir(d)))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    dirs: set[Path] = set()
+    for name in ("a/1.html", "a/2.html", "b/3.html"):
+        atomic_write(tmp_path / name, b"x", dirs_to_sync=dirs)
+    assert synced == []  # collected, not synced per file
+    assert dirs == {tmp_path / "a", tmp_path / "b"}
+    rewrite.sync_directories(dirs)
+    assert synced == [tmp_path / "a", tmp_path / "b"]
+    atomic_write(tmp_path / "a" / "4.html", b"y")  # alone: synced at once
+    assert synced[-1] == tmp_path / "a"
+
+
 def test_atomic_write_creates_a_missing_file(tmp_path: Path) -> None:
     page = tmp_path / "new.html"
     atomic_write(page, b"x")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,8 @@ def test_workers_give_the_same_report_in_the_same_order(big_site: Path, tmp_path
     assert [e.file for e in many.errors] == ["copy05/broken.html"]
     workers = _pids(pids)
     assert workers and os.getpid() not in workers, "the pages were not scanned in workers"
-    assert _parents(pids) == {os.getpid()}, "one thread here: workers are forked directly"
+    if threading.active_count() == 1:  # other tests may leave a server thread behind
+        assert _parents(pids) == {os.getpid()}, "one thread here: workers are forked directly"
 
 
 def test_cli_json_is_identical_with_and_without_workers(big_site: Path) -> None:
@@ -114,8 +116,6 @@ def test_workers_setting_is_validated(tmp_path: Path) -> None:
 
 def test_with_other_threads_running_workers_are_not_forked(big_site: Path, tmp_path: Path) -> None:
     # A build tool's watcher thread, say: forking now could copy a held lock into a worker.
-    import threading
-
     stop = threading.Event()
     watcher = threading.Thread(target=stop.wait)
     watcher.start()

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import re
@@ -469,9 +470,15 @@ def _default_port(scheme: str) -> int:
 # --- reading bytes ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
+def _real_root(site_root: Path) -> str:
+    # One site root serves thousands of images: resolve its symlinks once.
+    return os.path.realpath(site_root)
+
+
 def _read_local(path: Path, site_root: Path, origin: str, max_bytes: int) -> bytes:
     """Read a file that must really be inside ``site_root`` (symlinks resolved)."""
-    root = os.path.realpath(site_root)
+    root = _real_root(site_root)
     real = os.path.realpath(path)
     if os.path.commonpath([root, real]) != root:
         raise ImageRefused(f"{origin}: resolves outside the site root (symlink)")

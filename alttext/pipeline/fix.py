@@ -30,7 +30,7 @@ from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import LoadedImage, load_ref
 from alttext.pipeline.check import audit_pages, default_workers, image_ref, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
-from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
+from alttext.rewrite import Edit, rewrite_file, sync_directories, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import decode_html
@@ -280,7 +280,10 @@ def _run(
     # Pages whose images are all decided are rewritten at once (memory stays flat); the
     # others wait here, as light records, for their captions.
     waiting: list[tuple[int, Path, list[_Entry]]] = []
-    patches: list[tuple[int, bytes]] = []
+    # Rewrites run on a few threads: each waits mostly on its fsync, and they overlap.
+    # Directories are fsynced once at the end (the renames are atomic either way).
+    rewrites: list[tuple[int, Future[_Rewritten]]] = []
+    dirs_to_sync: set[Path] = set()
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
 
@@ -302,9 +305,9 @@ def _run(
                 outcome.action, outcome.alt = "filled", described.alt
             else:
                 outcome.action, outcome.error = "failed", described.error or "no caption"
-        patch = _rewrite_page(path, entries, report, mode, root)
-        if patch:
-            patches.append((number, patch))
+        rewrites.append(
+            (number, writer.submit(_rewrite_page, path, entries, mode, root, dirs_to_sync))
+        )
 
     files = list(iter_html_files(paths, config.exclude))
     # Pages are scanned and audited (as check does, without caption context) in worker
@@ -317,7 +320,10 @@ def _run(
         workers=config.workers if config.workers is not None else default_workers(),
         select=functools.partial(needs_alt, replace_bad=config.replace_bad),
     )
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool,
+        ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="alttext-write") as writer,
+    ):
         try:
             for number, page in enumerate(pages):
                 report.files += 1
@@ -366,11 +372,36 @@ def _run(
                 on_total(len(futures) + len(results))
             for number, path, entries in waiting:
                 finish(number, path, entries)
+            patches = []
+            for _, rewrite in sorted(rewrites, key=lambda item: item[0]):
+                done = rewrite.result()
+                report.files_changed += done.changed
+                if done.error is not None:
+                    report.errors.append(done.error)
+                if done.patch:
+                    patches.append(done.patch)
+            report.patch = b"".join(patches)
         except BaseException:
             for future in futures.values():
                 future.cancel()
             raise
-    report.patch = b"".join(patch for _, patch in sorted(patches))
+        finally:
+            # Pages already replaced stay replaced; make those renames durable.
+            writer.shutdown(wait=True)
+            sync_directories(dirs_to_sync)
+
+
+#: Threads replacing pages at once.
+_WRITERS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Rewritten:
+    """What rewriting one page did."""
+
+    changed: bool = False
+    patch: bytes = b""
+    error: FileError | None = None
 
 
 _Entry = tuple["ImageOutcome", "tuple[str, str | None] | None"]
@@ -408,30 +439,34 @@ def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, Loaded
 
 
 def _rewrite_page(
-    path: Path, entries: list[_Entry], report: FixReport, mode: Mode, root: Path
-) -> bytes:
-    """Write one page's alts (atomically) or return its patch; errors go to the report."""
+    path: Path, entries: list[_Entry], mode: Mode, root: Path, dirs_to_sync: set[Path]
+) -> _Rewritten:
+    """Write one page's alts (atomically) or make its patch (runs on a writer thread).
+
+    On failure the page's outcomes become failures: they touch only this page's entries.
+    """
     edits = [
         Edit(o.image.start, o.image.end, o.image.snippet, o.alt)
         for o, _ in entries
         if o.action in ("filled", "decorative") and o.alt is not None
     ]
     if not edits:
-        return b""
+        return _Rewritten()
     try:
-        before, after = rewrite_file(path, edits, write=(mode == "write"))
+        before, after = rewrite_file(
+            path, edits, write=(mode == "write"), dirs_to_sync=dirs_to_sync
+        )
     except AltTextError as exc:
-        report.errors.append(FileError(entries[0][0].image.rel_page, f"not rewritten: {exc}"))
         for outcome, _ in entries:
             if outcome.action in ("filled", "decorative"):
                 outcome.action, outcome.error = "failed", f"page not rewritten: {exc}"
-        return b""
+        return _Rewritten(error=FileError(entries[0][0].image.rel_page, f"not rewritten: {exc}"))
     if after == before:
-        return b""
-    report.files_changed += 1
+        return _Rewritten()
     if mode == "write":
-        return b""
-    return unified_diff_bytes(_patch_path(path, root), before, after, _encoding_of(before))
+        return _Rewritten(changed=True)
+    patch = unified_diff_bytes(_patch_path(path, root), before, after, _encoding_of(before))
+    return _Rewritten(changed=True, patch=patch)
 
 
 def _encoding_of(data: bytes) -> str:
