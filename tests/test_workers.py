@@ -15,8 +15,9 @@ from conftest import FIXTURE_SITE
 from alttext.cli import main
 from alttext.config import Config
 from alttext.errors import ConfigError, ScanError
-from alttext.pipeline.check import default_workers, local_size_probe, run_check
+from alttext.pipeline.check import audit_pages, default_workers, local_size_probe, run_check
 from alttext.rules.checks import SizeProbe
+from alttext.scan.model import ImageElement
 
 COPIES = 10  # the fixture site has 8 pages: 80 pages is enough to start workers
 
@@ -151,3 +152,28 @@ def test_fix_with_workers_writes_the_same_bytes_and_report(big_site: Path, tmp_p
     assert one.findings == many.findings
     # fix reports the same findings as check on the pages it started from.
     assert many.findings == run_check([big_site], Config(workers=2)).findings
+
+
+class RecordsPages:
+    """A ``select`` (picklable) that notes each page it sees, in any process."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def __call__(self, image: ImageElement) -> bool:
+        (self.out / image.rel_page.replace("/", "_")).touch()
+        return False
+
+
+def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for copy in range(40):  # 320 pages: ten chunks for two workers
+        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
+    files = sorted(site.rglob("*.html"))
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    pages = audit_pages(files, Config(workers=2), site, select=RecordsPages(seen))
+    first = next(pages)
+    pages.close()  # e.g. fix stopped by an error: pending chunks are cancelled
+    assert first.rel_path == "copy00/about/index.html"
+    assert 0 < len(list(seen.iterdir())) < len(files)

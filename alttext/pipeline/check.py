@@ -151,16 +151,17 @@ def audit_pages(
     config: Config,
     root: Path,
     *,
-    workers: int = 1,
     probe_factory: Callable[[Path], SizeProbe] | None = None,
     select: ImageFilter | None = None,
 ) -> Iterator[PageAudit]:
-    """Audit ``files`` in order, in ``workers`` processes (in this one when 1 or few pages).
+    """Audit ``files`` in order, in ``config.workers`` processes (default: one per CPU).
 
+    One worker, or too few pages to be worth starting more, audits in this process.
     Results come back in the order of ``files`` whatever the number of workers, so a
     report is the same byte for byte. The configuration (and a custom ``probe_factory``
     or ``select``) is sent to each worker, so it must be picklable.
     """
+    workers = config.workers if config.workers is not None else default_workers()
     if workers <= 1 or len(files) < 2 * _CHUNK:
         auditor = PageAuditor(config, root, probe_factory, select)
         for path in files:
@@ -170,19 +171,22 @@ def audit_pages(
     from concurrent.futures.process import BrokenProcessPool
 
     chunks = [files[i : i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(chunks)),
+        mp_context=_start_method(),
+        initializer=_start_worker,
+        initargs=(config, root, probe_factory, select),
+    )
     try:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(chunks)),
-            mp_context=_start_method(),
-            initializer=_start_worker,
-            initargs=(config, root, probe_factory, select),
-        ) as pool:
-            for results in pool.map(_audit_chunk, chunks):
-                yield from results
+        for results in pool.map(_audit_chunk, chunks):
+            yield from results
     except BrokenProcessPool as exc:
         raise ScanError(
             "a scan worker process died (out of memory?); re-run with --workers 1"
         ) from exc
+    finally:
+        # A consumer that stops early (an error, Ctrl-C) must not wait for the whole scan.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_check(
@@ -204,9 +208,8 @@ def run_check(
     paths = list(paths)
     root = scan_root(paths, config.site_root)
     files = list(iter_html_files(paths, config.exclude))
-    workers = config.workers if config.workers is not None else default_workers()
     report = CheckReport(root=root)
-    for page in audit_pages(files, config, root, workers=workers, probe_factory=probe_factory):
+    for page in audit_pages(files, config, root, probe_factory=probe_factory):
         report.files += 1
         if page.error is not None:
             report.errors.append(FileError(page.rel_path, page.error))

@@ -28,7 +28,7 @@ from alttext.config import Config
 from alttext.errors import AltTextError
 from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import LoadedImage, load_ref
-from alttext.pipeline.check import audit_pages, default_workers, image_ref, scan_root
+from alttext.pipeline.check import audit_pages, image_ref, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
 from alttext.rewrite import Edit, rewrite_file, sync_directories, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
@@ -314,11 +314,7 @@ def _run(
     # processes, which hand back only the images to fill; this process loads, looks up and
     # rewrites. Context is built only for pages with an image that goes to the backend.
     pages = audit_pages(
-        files,
-        config,
-        root,
-        workers=config.workers if config.workers is not None else default_workers(),
-        select=functools.partial(needs_alt, replace_bad=config.replace_bad),
+        files, config, root, select=functools.partial(needs_alt, replace_bad=config.replace_bad)
     )
     with (
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool,
