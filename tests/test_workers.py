@@ -177,3 +177,29 @@ def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: 
     pages.close()  # e.g. fix stopped by an error: pending chunks are cancelled
     assert first.rel_path == "copy00/about/index.html"
     assert 0 < len(list(seen.iterdir())) < len(files)
+
+
+def test_the_main_module_does_not_run_the_cli_when_a_worker_imports_it() -> None:
+    # How a spawned worker re-creates its parent's main module: importing must not run it.
+    import runpy
+
+    namespace = runpy.run_module("alttext", run_name="__mp_main__")
+    assert callable(namespace["main"])
+
+
+def test_python_dash_m_check_with_spawned_workers(big_site: Path) -> None:
+    # The start method of a platform without fork (Windows): workers start from scratch,
+    # unpickle the configuration and must give the same report as one process.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "alttext", "check", str(big_site), "--format", "json"],
+        env={**os.environ, "ALTTEXT_START_METHOD": "spawn"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    one = CliRunner().invoke(main, ["check", str(big_site), "--format", "json", "--workers", "1"])
+    assert done.stdout == one.output

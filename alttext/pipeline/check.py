@@ -138,6 +138,9 @@ def _start_method() -> BaseContext:
     import threading
 
     methods = multiprocessing.get_all_start_methods()
+    forced = os.environ.get("ALTTEXT_START_METHOD")
+    if forced in methods:  # for debugging a platform's behaviour (and the tests)
+        return multiprocessing.get_context(forced)
     # fork starts a worker in milliseconds, but is unsafe once other threads exist (a lock
     # one of them holds at the fork stays held in the child): a build tool's file watcher
     # or a progress thread. Then start workers from a clean server process instead.
