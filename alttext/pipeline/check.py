@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -156,7 +156,7 @@ def audit_pages(
     *,
     probe_factory: Callable[[Path], SizeProbe] | None = None,
     select: ImageFilter | None = None,
-) -> Iterator[PageAudit]:
+) -> Generator[PageAudit, None, None]:
     """Audit ``files`` in order, in ``config.workers`` processes (default: one per CPU).
 
     One worker, or too few pages to be worth starting more, audits in this process.

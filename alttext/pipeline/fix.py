@@ -15,6 +15,7 @@ cached as they arrive):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -317,6 +318,8 @@ def _run(
         files, config, root, select=functools.partial(needs_alt, replace_bad=config.replace_bad)
     )
     with (
+        # Closed explicitly: on an error here the scan workers stop at once.
+        contextlib.closing(pages),
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool,
         ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="alttext-write") as writer,
     ):
