@@ -14,6 +14,7 @@ from alttext.errors import ScanError
 from alttext.scan.encoding import decode_html
 from alttext.scan.model import AltState
 from alttext.scan.scanner import iter_html_files, scan_file, scan_text
+from alttext.scan.tokens import interesting_start_tags
 
 
 def scan(html: str, **kw: bool):  # type: ignore[no-untyped-def]
@@ -114,9 +115,29 @@ def test_image_like_elements_and_picture_sources() -> None:
         "<svg role=img><title>Chart</title></svg><object data=o.svg></object><span role=button>"
     )
     images = scan(html)
-    assert [i.element for i in images] == ["img", "input", "area", "div", "svg", "object", "span"]
+    assert [i.element for i in images] == ["img", "input", "area", "div", "svg", "object"]
     assert images[0].picture_srcsets == ("a.webp 1x, a2.webp 2x",)
     assert images[4].svg_title == "Chart"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<nav role=navigation><a role=button href=/x>Go</a></nav>",  # roles that are not images
+        "<div role=IMG></div><div role='img presentation'></div>",  # axe matches [role='img']
+        "<input type=text><input><input type=submit value=Go>",  # inputs that are not images
+    ],
+)
+def test_elements_that_are_not_images_are_not_recorded(markup: str) -> None:
+    # Both paths agree: the tree's candidates, and the tokenizer used when they disagree.
+    assert scan(markup) == ()
+    assert [t.name for t in interesting_start_tags(markup)] == []
+
+
+def test_image_roles_and_input_types_in_any_case() -> None:
+    html = "<INPUT TYPE=IMAGE src=b.png><svg><g role=graphics-symbol></g></svg><p role=img>"
+    assert [i.element for i in scan(html)] == ["input", "svg", "g", "p"]
+    assert [t.name for t in interesting_start_tags(html)] == ["input", "svg", "g", "p"]
 
 
 def test_malformed_markup_still_finds_images() -> None:

@@ -37,6 +37,7 @@ from alttext.scan.names import (
     visible_text,
 )
 from alttext.scan.tokens import (
+    IMAGE_ROLES,
     IMAGE_TAGS,
     LineIndex,
     StartTag,
@@ -61,9 +62,17 @@ def _parser() -> etree.HTMLParser:
     return parser
 
 
-# ``//@role/..`` rather than ``//*[@role]``: walking the attribute axis is about a third
-# cheaper than testing a predicate on every element, and the union keeps document order.
-_CANDIDATES = etree.XPath("//img|//input|//area|//svg|//object|//@role/..")
+# ``//@role[...]/..`` rather than ``//*[@role...]``: walking the attribute axis is about a
+# third cheaper than testing a predicate on every element, and the union keeps document
+# order. Only the image roles: a page's many ``role=navigation``/``button`` elements are not
+# images (they matter as ancestors, which the tree answers). Inputs are filtered by type
+# afterwards (``is_image_like``), as XPath 1.0 cannot compare case-insensitively.
+_CANDIDATES = etree.XPath(
+    "//img|//input|//area|//svg|//object"
+    + "|//@role["
+    + " or ".join(f".='{role}'" for role in sorted(IMAGE_ROLES))
+    + "]/.."
+)
 _HEADING = etree.XPath(
     "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]"
 )
@@ -485,7 +494,12 @@ def scan_text(
     if doc is not None:
         found = _CANDIDATES(doc)
         if isinstance(found, list):
-            elements = [e for e in found if isinstance(e, etree._Element)]
+            elements = [
+                e
+                for e in found
+                if isinstance(e, etree._Element)
+                and (e.tag != "input" or (e.get("type") or "").strip().lower() == "image")
+            ]
     index = LineIndex(text)
     tags = _locate(text, elements, index) if elements else None
     if tags is not None:

@@ -5,7 +5,7 @@ touch only the bytes it inserts. So one compiled regular expression walks the do
 an HTML tokenizer does at the level that matters here: comments, CDATA, doctypes and
 processing instructions, end tags, start tags (attribute values may contain ``>``), and the
 raw-text elements (``script``, ``style``, ``textarea``, ``title``...) whose content is not
-markup. Only the start tags of image-like elements and of elements with a ``role`` are
+markup. Only the start tags of image-like elements (including an image ``role``) are
 returned; everything else is stepped over at C speed.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 # An attribute as the HTML tokenizer reads it. Possessive quantifiers keep the match linear
@@ -42,6 +42,21 @@ RAW_TEXT = frozenset(
 
 #: Elements that are image-like whatever their attributes.
 IMAGE_TAGS = frozenset({"img", "input", "area", "svg", "object"})
+
+#: ``role`` values that make any element image-like for the rules (axe's selectors match the
+#: attribute's whole value, case-sensitively). Other roles (``navigation``, ``button``...)
+#: matter only on an image's ancestors, which the tree answers.
+IMAGE_ROLES = frozenset({"img", "graphics-symbol", "graphics-document"})
+
+
+def is_image_like(name: str, attrs: Mapping[str, str]) -> bool:
+    """Whether a start tag named ``name`` with ``attrs`` is one the scanner records.
+
+    An ``input`` counts only as an image button (``type=image``, any case).
+    """
+    if name == "input":
+        return attrs.get("type", "").strip().lower() == "image"
+    return name in IMAGE_TAGS or attrs.get("role") in IMAGE_ROLES
 
 # Containers whose content assistive technology never sees (axe runs with scripting on,
 # so <noscript> content is not rendered).
@@ -87,7 +102,7 @@ def parse_attrs(text: str) -> dict[str, str]:
 
 
 def interesting_start_tags(text: str) -> Iterator[StartTag]:
-    """Yield image-like start tags and start tags with a ``role`` attribute, in order."""
+    """Yield the start tags of image-like elements (:func:`is_image_like`), in order."""
     depth = {"template": 0, "noscript": 0}
     pos = 0
     finditer = _TOKEN.finditer
@@ -115,7 +130,7 @@ def interesting_start_tags(text: str) -> Iterator[StartTag]:
             attr_text = match.group(3)
             if name in IMAGE_TAGS or "role" in attr_text.lower():
                 attrs = parse_attrs(attr_text)
-                if name in IMAGE_TAGS or "role" in attrs:
+                if is_image_like(name, attrs):
                     yield StartTag(
                         name=name,
                         start=match.start(),
