@@ -248,18 +248,28 @@ def local_size_probe(site_root: Path) -> SizeProbe:
     """Intrinsic size of an image that is a local file under ``site_root``, else ``None``."""
     from alttext.errors import AltTextError
     from alttext.images.fetch import NetworkPolicy
-    from alttext.images.resolve import SourceKind, load_image, resolve_source
+    from alttext.images.resolve import ResolvedSource, SourceKind, load_image, resolve_source
 
     policy = NetworkPolicy()
+
+    # A site's decorative images (dividers, spacers, icons) repeat on every page: probe each
+    # file once per process. Keyed by the path as resolved, before the symlink check, which
+    # load_image repeats on the first probe; bounded, so memory stays flat on any site.
+    @functools.lru_cache(maxsize=4096)
+    def size_of(resolved: ResolvedSource) -> tuple[int, int] | None:
+        try:
+            return load_image(resolved, policy, allow_remote=False).size
+        except AltTextError:
+            return None
 
     def probe(image: ImageElement) -> tuple[int, int] | None:
         try:
             resolved = resolve_source(image_ref(image, site_root))
-            if resolved.kind is SourceKind.REMOTE:
-                return None
-            return load_image(resolved, policy, allow_remote=False).size
         except AltTextError:
             return None
+        if resolved.kind is SourceKind.REMOTE:
+            return None
+        return size_of(resolved)
 
     return probe
 

@@ -7,6 +7,7 @@ reference table this module implements.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -77,14 +78,20 @@ def _norm(text: str) -> str:
     return _SPACE.sub(" ", text).strip().lower()
 
 
+@functools.lru_cache(maxsize=4096)
+def _file_name(src: str) -> str:
+    # Pages repeat the same sources (logos, icons): parse each URL once.
+    return unquote(basename(urlsplit(src).path)).lower()
+
+
 def is_filename_alt(alt: str, src: str | None) -> bool:
     """Whether ``alt`` is a file name or a camera / OS screenshot default."""
     value = alt.strip()
     if not value:
         return False
     if src and not src.startswith("data:"):
-        name = unquote(basename(urlsplit(src).path))
-        if name and value.lower() == name.lower():
+        name = _file_name(src)
+        if name and value.lower() == name:
             return True
     return bool(
         _IMAGE_EXT.search(value)

@@ -7,12 +7,10 @@ presentational role after axe's conflict resolution.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from lxml import etree
 
-_SPACE = re.compile(r"\s+")
 _INVISIBLE_TAGS = frozenset({"script", "style", "template", "noscript"})
 
 #: ARIA attributes that apply to every role: any of them on an element overrides a
@@ -44,12 +42,18 @@ GLOBAL_ARIA = frozenset(
 
 def collapse(text: str | None) -> str:
     """Whitespace collapsed to single spaces and trimmed."""
-    return _SPACE.sub(" ", text or "").strip()
+    # str.split() splits on exactly the characters ``\s`` matches, at 4x the speed.
+    return " ".join(text.split()) if text else ""
+
+
+# Compiled once: ``el.xpath(...)`` compiles its expression on every call (4x slower).
+_STRING = etree.XPath("string()")
+_BY_ID = etree.XPath("//*[@id=$ident]")
 
 
 def text_of(el: etree._Element) -> str:
     """All text inside ``el`` (hidden parts included), whitespace-collapsed."""
-    return collapse(str(el.xpath("string()")))
+    return collapse(str(_STRING(el)))
 
 
 def tag_of(el: etree._Element) -> str:
@@ -130,11 +134,17 @@ _MAY_HIDE = etree.XPath(
 )
 
 
-def control_text(control: etree._Element) -> str:
-    """Visible text of a link/button; the cheap way when nothing inside can hide text."""
-    if not _MAY_HIDE(control):
-        return text_of(control)
-    return visible_text(control)
+def control_text(el: etree._Element) -> str:
+    """:func:`visible_text`, the cheap way (one C-level XPath) when nothing inside can hide.
+
+    For links, buttons and the text around images: most have plain content.
+    """
+    if is_hidden_element(el):
+        return ""
+    text = text_of(el)
+    if not text or not _MAY_HIDE(el):  # no text at all (an image link): nothing hides
+        return text
+    return visible_text(el)
 
 
 def content_has_name(
@@ -172,7 +182,7 @@ def labelledby_text(doc: etree._Element, ids: str | None) -> str | None:
         return None
     parts = []
     for ident in ids.split():
-        found = doc.xpath("//*[@id=$ident]", ident=ident)
+        found = _BY_ID(doc, ident=ident)
         if isinstance(found, list) and found and isinstance(found[0], etree._Element):
             parts.append(text_of(found[0]))
     return " ".join(p for p in parts if p) or None

@@ -58,6 +58,7 @@ def is_image_like(name: str, attrs: Mapping[str, str]) -> bool:
         return attrs.get("type", "").strip().lower() == "image"
     return name in IMAGE_TAGS or attrs.get("role") in IMAGE_ROLES
 
+
 # Containers whose content assistive technology never sees (axe runs with scripting on,
 # so <noscript> content is not rendered).
 _CONTAINERS = ("template", "noscript")
@@ -88,16 +89,13 @@ class StartTag:
 def parse_attrs(text: str) -> dict[str, str]:
     """Parse the attribute part of a start tag into a dict (first occurrence wins)."""
     attrs: dict[str, str] = {}
-    for match in _ATTR_PARSE.finditer(text):
-        name = match.group(1).lower()
+    # findall (tuples) rather than finditer (match objects): this runs for every image.
+    for raw_name, double, single, bare in _ATTR_PARSE.findall(text):
+        name = raw_name.lower()
         if name in attrs:
             continue
-        value = match.group(2)
-        if value is None:
-            value = match.group(3)
-        if value is None:
-            value = match.group(4)
-        attrs[name] = html.unescape(value) if value else ""
+        value = double or single or bare  # a group that did not match is ""
+        attrs[name] = html.unescape(value) if "&" in value else value
     return attrs
 
 
@@ -175,17 +173,28 @@ def _name_start(name: str) -> re.Pattern[str]:
 
 
 class LineIndex:
-    """Character offsets of line starts, built at C speed (lines end at ``\n``)."""
+    """Character offsets of line starts (lines end at ``\n``), built on first use."""
 
     def __init__(self, text: str) -> None:
-        from itertools import accumulate
-
-        lengths = accumulate(map(len, text.split("\n")))
-        #: offset of the newline ending each line (the text's length for the last one)
-        self.line_ends = [end + number for number, end in enumerate(lengths)]
-        self.count = len(self.line_ends)
+        self.text = text
+        self._line_ends: list[int] | None = None
         #: start tags by name, then by end line (filled by start_tags_by_end_line)
         self.tags_by_name: dict[str, dict[int, list[tuple[int, int, str]]]] = {}
+
+    @property
+    def line_ends(self) -> list[int]:
+        """The offset of the newline ending each line (the text's length for the last one)."""
+        if self._line_ends is None:
+            from itertools import accumulate
+
+            lengths = accumulate(map(len, self.text.split("\n")))
+            self._line_ends = [end + number for number, end in enumerate(lengths)]
+        return self._line_ends
+
+    @property
+    def count(self) -> int:
+        """The number of lines."""
+        return len(self.line_ends)
 
 
 def start_tags_by_end_line(
@@ -197,17 +206,21 @@ def start_tags_by_end_line(
     caller compares counts with the elements its parser found on each line, so such a
     string shows up as a disagreement rather than a wrong location.
     """
-    from bisect import bisect_left
-
     cached = index.tags_by_name.get(name)
     if cached is not None:
         return cached
-    ends = index.line_ends
     found: dict[int, list[tuple[int, int, str]]] = {}
+    # Lines are counted between consecutive hits (at C speed), so a page with a few
+    # images never builds an index of all its lines.
+    line, counted_to = 1, 0
+    match_at = _START_TAG.match
+    count = text.count
     for hit in _name_start(name).finditer(text):
-        match = _START_TAG.match(text, hit.start())
+        match = match_at(text, hit.start())
         if match is not None:
-            line = bisect_left(ends, match.end() - 1) + 1
+            end = match.end() - 1
+            line += count("\n", counted_to, end)
+            counted_to = end
             found.setdefault(line, []).append((match.start(), match.end(), match.group(2)))
     index.tags_by_name[name] = found
     return found
