@@ -157,14 +157,13 @@ def test_fix_with_workers_writes_the_same_bytes_and_report(big_site: Path, tmp_p
 
 
 class RecordsPages:
-    """A ``select`` (picklable) that notes each page it sees, in any process."""
+    """A ``pick`` (picklable) that notes each page it sees, in any process."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
 
-    def __call__(self, image: ImageElement) -> bool:
+    def __call__(self, image: ImageElement) -> None:
         (self.out / image.rel_page.replace("/", "_")).touch()
-        return False
 
 
 def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: Path) -> None:
@@ -174,7 +173,7 @@ def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: 
     files = sorted(site.rglob("*.html"))
     seen = tmp_path / "seen"
     seen.mkdir()
-    pages = audit_pages(files, Config(workers=2), site, select=RecordsPages(seen))
+    pages = audit_pages(files, Config(workers=2), site, pick=RecordsPages(seen))
     first = next(pages)
     pages.close()  # e.g. fix stopped by an error: pending chunks are cancelled
     assert first.rel_path == "copy00/about/index.html"

@@ -59,8 +59,9 @@ def iter_pages(
 class PageAudit:
     """One page's audit: what crosses a worker-process boundary (not the page's text).
 
-    ``wanted`` holds the elements the auditor's ``select`` picked (``fix``: the images to
-    fill); the others stay behind, so a page costs little to hand over.
+    ``picked`` holds the elements the auditor's ``pick`` kept, each with what ``pick``
+    returned for it (``fix``: the images to fill, already loaded and hashed); the others
+    stay behind, so a page costs little to hand over.
     """
 
     path: Path
@@ -68,10 +69,12 @@ class PageAudit:
     images: int
     findings: tuple[Finding, ...]
     error: str | None = None
-    wanted: tuple[ImageElement, ...] = ()
+    picked: tuple[tuple[ImageElement, object], ...] = ()
 
 
-ImageFilter = Callable[[ImageElement], bool]
+#: Runs in the worker for each element of a page: ``None`` leaves the element behind, any
+#: other (picklable) value comes back with it in :attr:`PageAudit.picked`.
+ImagePick = Callable[[ImageElement], object]
 
 
 class PageAuditor:
@@ -82,10 +85,10 @@ class PageAuditor:
         config: Config,
         root: Path,
         probe_factory: Callable[[Path], SizeProbe] | None = None,
-        select: ImageFilter | None = None,
+        pick: ImagePick | None = None,
     ) -> None:
         self.root = root
-        self.select = select
+        self.pick = pick
         self.settings = config.rule_settings()
         self.probe = (probe_factory or local_size_probe)(config.site_root or root)
         self.unreviewed = _unreviewed_check(config, config.site_root or root)
@@ -98,9 +101,11 @@ class PageAuditor:
         findings = audit_page(page.images, self.settings, self.probe)
         if self.unreviewed is not None:
             findings.extend(self.unreviewed(page.images))
-        select = self.select
-        wanted = tuple(i for i in page.images if select(i)) if select is not None else ()
-        return PageAudit(path, page.rel_path, len(page.images), tuple(findings), None, wanted)
+        picked: tuple[tuple[ImageElement, object], ...] = ()
+        if self.pick is not None:
+            results = ((image, self.pick(image)) for image in page.images)
+            picked = tuple((image, kept) for image, kept in results if kept is not None)
+        return PageAudit(path, page.rel_path, len(page.images), tuple(findings), None, picked)
 
 
 #: Pages per task sent to a worker: large enough to amortise the hand-over, small enough
@@ -113,10 +118,10 @@ def _start_worker(
     config: Config,
     root: Path,
     probe_factory: Callable[[Path], SizeProbe] | None,
-    select: ImageFilter | None,
+    pick: ImagePick | None,
 ) -> None:
     global _WORKER
-    _WORKER = PageAuditor(config, root, probe_factory, select)
+    _WORKER = PageAuditor(config, root, probe_factory, pick)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
@@ -155,18 +160,18 @@ def audit_pages(
     root: Path,
     *,
     probe_factory: Callable[[Path], SizeProbe] | None = None,
-    select: ImageFilter | None = None,
+    pick: ImagePick | None = None,
 ) -> Generator[PageAudit, None, None]:
     """Audit ``files`` in order, in ``config.workers`` processes (default: one per CPU).
 
     One worker, or too few pages to be worth starting more, audits in this process.
     Results come back in the order of ``files`` whatever the number of workers, so a
     report is the same byte for byte. The configuration (and a custom ``probe_factory``
-    or ``select``) is sent to each worker, so it must be picklable.
+    or ``pick``) is sent to each worker, so it must be picklable.
     """
     workers = config.workers if config.workers is not None else default_workers()
     if workers <= 1 or len(files) < 2 * _CHUNK:
-        auditor = PageAuditor(config, root, probe_factory, select)
+        auditor = PageAuditor(config, root, probe_factory, pick)
         for path in files:
             yield auditor(path)
         return
@@ -178,7 +183,7 @@ def audit_pages(
         max_workers=min(workers, len(chunks)),
         mp_context=_start_method(),
         initializer=_start_worker,
-        initargs=(config, root, probe_factory, select),
+        initargs=(config, root, probe_factory, pick),
     )
     try:
         for results in pool.map(_audit_chunk, chunks):

@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from alttext.captioners.base import (
     BackendOptions,
@@ -29,6 +29,9 @@ from alttext.config import Config
 from alttext.errors import AltTextError, redact
 from alttext.store.cache import CacheKey, CaptionCache
 from alttext.store.catalog import Catalog
+
+if TYPE_CHECKING:
+    from alttext.captioners.metadata import EmbeddedAlt
 
 Origin = Literal["catalog", "metadata", "cache", "backend"]
 
@@ -134,11 +137,19 @@ class Describer:
             return found
         return self.caption(image, language=language, context=context)
 
-    def lookup(self, image: ImageInput, *, language: str | None = None) -> Described | None:
+    def lookup(
+        self,
+        image: ImageInput,
+        *,
+        language: str | None = None,
+        embedded: EmbeddedAlt | Literal["read"] | None = "read",
+    ) -> Described | None:
         """The free sources only — catalog, embedded metadata, cache — or ``None``.
 
         Cheap and context-free, so ``fix`` asks it first and builds caption context only
-        for the images that really go to the backend.
+        for the images that really go to the backend. ``embedded`` is the image's metadata
+        alt when the caller read it already (``fix`` does in its scan workers, so the bytes
+        need not travel); by default it is read from ``image.data`` here.
         """
         if self.catalog is not None:
             entry = self.catalog.get(image.sha256)
@@ -152,9 +163,10 @@ class Describer:
                     reviewed=entry.reviewed,
                 )
         if self.config.metadata_first:
-            from alttext.captioners.metadata import read_embedded_alt
+            if embedded == "read":
+                from alttext.captioners.metadata import read_embedded_alt
 
-            embedded = read_embedded_alt(image.data, image.mime, language)
+                embedded = read_embedded_alt(image.data, image.mime, language)
             if embedded is not None:
                 try:
                     alt = polish(embedded.text, self.config.max_length)

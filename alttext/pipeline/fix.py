@@ -16,14 +16,13 @@ cached as they arrive):
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from alttext.config import Config
 from alttext.errors import AltTextError
@@ -37,6 +36,9 @@ from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import decode_html
 from alttext.scan.model import AltState, ImageElement
 from alttext.scan.scanner import iter_html_files, scan_text
+
+if TYPE_CHECKING:
+    from alttext.captioners.metadata import EmbeddedAlt
 
 Mode = Literal["write", "dry-run", "patch"]
 
@@ -210,6 +212,58 @@ class _Loader:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What a scan worker found out about one image to fill (no image bytes: they stay).
+
+    ``embedded`` is the image's metadata alt, read in the worker when the configuration
+    honours metadata first (``None`` otherwise, or when it has none).
+    """
+
+    outcome: ImageOutcome
+    loaded: LoadedImage | None = None
+    embedded: EmbeddedAlt | None = None
+
+
+class _Preparer:
+    """``fix``'s pick (runs in the scan workers): choose, load, hash and read metadata.
+
+    A warm run then leaves the main process only look-ups and rewrites. Picklable: each
+    worker builds its own loader (one read per distinct image per worker).
+    """
+
+    def __init__(self, config: Config, site_root: Path) -> None:
+        self.config = config
+        self.site_root = site_root
+        self._loader: _Loader | None = None
+        self._embedded: dict[tuple[str, str | None], EmbeddedAlt | None] = {}
+
+    def __getstate__(self) -> tuple[Config, Path]:
+        return self.config, self.site_root
+
+    def __setstate__(self, state: tuple[Config, Path]) -> None:
+        self.__init__(*state)  # type: ignore[misc]
+
+    def __call__(self, image: ImageElement) -> _Prepared | None:
+        if not needs_alt(image, self.config.replace_bad):
+            return None
+        if self._loader is None:
+            self._loader = _Loader(self.config, self.site_root)
+        outcome, loaded = _prepare(image, self._loader)
+        if loaded is None:
+            return _Prepared(outcome)
+        embedded = None
+        if self.config.metadata_first:
+            key = (loaded.sha256, image.lang)
+            if key not in self._embedded:
+                from alttext.captioners.metadata import read_embedded_alt
+
+                data = loaded.data or self._loader.reload(image).data
+                self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
+            embedded = self._embedded[key]
+        return _Prepared(outcome, replace(loaded, data=b""), embedded)
+
+
 def _patch_path(path: Path, root: Path) -> str:
     """Paths in patches are relative to the working directory when possible (git apply)."""
     for base in (Path.cwd(), root):
@@ -312,11 +366,10 @@ def _run(
 
     files = list(iter_html_files(paths, config.exclude))
     # Pages are scanned and audited (as check does, without caption context) in worker
-    # processes, which hand back only the images to fill; this process loads, looks up and
-    # rewrites. Context is built only for pages with an image that goes to the backend.
-    pages = audit_pages(
-        files, config, root, select=functools.partial(needs_alt, replace_bad=config.replace_bad)
-    )
+    # processes, which also load and hash the images to fill and hand back only those;
+    # this process looks up and rewrites. Context is built only for pages with an image
+    # that goes to the backend.
+    pages = audit_pages(files, config, root, pick=_Preparer(config, site_root))
     with (
         # Closed explicitly: on an error here the scan workers stop at once.
         contextlib.closing(pages),
@@ -333,27 +386,33 @@ def _run(
                 report.findings.extend(page.findings)
                 entries: list[_Entry] = []
                 with_context: dict[int, ImageElement] | None = None
-                for image in page.wanted:
-                    outcome, loaded = _prepare(image, loader)
+                for image, kept in page.picked:
+                    assert isinstance(kept, _Prepared)
+                    outcome, loaded = kept.outcome, kept.loaded
                     key = (loaded.sha256, image.lang) if loaded is not None else None
                     entries.append((outcome, key))
                     report.outcomes.append(outcome)
                     if loaded is None or key is None or key in futures or key in results:
                         continue
-                    if not loaded.data:  # the loader keeps no bytes for references seen before
-                        loaded = loader.reload(image)
                     image_input = ImageInput(
-                        loaded.data,
+                        b"",  # the worker kept the bytes; read again only for the backend
                         loaded.mime,
                         loaded.sha256,
                         loaded.public_url,
                         f"{image.rel_page} {loaded.origin}",
                     )
-                    found = describer.lookup(image_input, language=image.lang)
+                    found = describer.lookup(
+                        image_input, language=image.lang, embedded=kept.embedded
+                    )
                     if found is not None:
                         results[key] = found
                         if on_described is not None:
                             on_described()
+                        continue
+                    try:
+                        image_input = replace(image_input, data=loader.reload(image).data)
+                    except AltTextError as exc:  # changed on disk since the worker read it
+                        results[key] = Described(alt=None, origin=None, error=str(exc))
                         continue
                     if with_context is None:
                         with_context = _with_context(page.path, page.rel_path)
