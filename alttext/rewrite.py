@@ -281,7 +281,9 @@ def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = No
     Raises:
         RewriteError: the file could not be written or replaced.
     """
-    target = Path(os.path.realpath(path))
+    # Only a symlink needs resolving (its target is replaced, the link stays); a full
+    # realpath would lstat every component of every page's path.
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
     tmp_name: str | None = None
     try:
         try:
