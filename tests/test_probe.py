@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from alttext.errors import ImageFetchError, ImageRefused
-from alttext.images.probe import image_size, probe, sniff_mime
+from alttext.images.probe import _header_size, image_size, probe, sniff_mime
 
 
 def _encode(fmt: str, size: tuple[int, int] = (7, 5), mode: str = "RGB") -> bytes:
@@ -143,3 +146,79 @@ def test_svg_entity_expansion_is_refused() -> None:
 def test_malformed_svg_is_a_fetch_error() -> None:
     with pytest.raises(ImageFetchError, match="SVG"):
         image_size(b'<svg xmlns="http://www.w3.org/2000/svg" width="10"')
+
+
+def _save(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _exif() -> bytes:
+    exif = Image.Exif()
+    exif[0x010E] = "A description"  # ImageDescription: an APP1 segment before the frame
+    return exif.tobytes()
+
+
+_HEADER_CASES = {
+    "png": ("PNG", "RGBA", {}),
+    "png-palette": ("PNG", "P", {}),
+    "gif": ("GIF", "P", {}),
+    "jpeg": ("JPEG", "RGB", {}),
+    "jpeg-progressive": ("JPEG", "RGB", {"progressive": True}),
+    "jpeg-grey-exif": ("JPEG", "L", {"exif": _exif()}),
+    "webp-lossy": ("WEBP", "RGB", {}),
+    "webp-lossless": ("WEBP", "RGBA", {"lossless": True}),
+    "webp-alpha": ("WEBP", "RGBA", {"quality": 50}),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    case=st.sampled_from(sorted(_HEADER_CASES)),
+    width=st.integers(1, 300),
+    height=st.integers(1, 300),
+)
+def test_header_sizes_agree_with_pillow(case: str, width: int, height: int) -> None:
+    # The fast path reads sizes without Pillow; Pillow stays the reference.
+    fmt, mode, options = _HEADER_CASES[case]
+    data = _save(Image.new(mode, (width, height)), fmt, **options)
+    assert _header_size(data, sniff_mime(data)) == (width, height)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image_size(data) == image.size == (width, height)
+
+
+def test_animated_webp_header_is_read_from_its_canvas() -> None:
+    frames = [Image.new("RGB", (30, 20), colour) for colour in ("red", "blue")]
+    data = _save(frames[0], "WEBP", save_all=True, append_images=frames[1:])
+    assert data[12:16] == b"VP8X"
+    assert _header_size(data, "image/webp") == (30, 20)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d[:29] + bytes([d[29] ^ 0xFF]) + d[30:],  # IHDR CRC wrong
+        lambda d: d[:8] + b"\x00\x00\x00\x0eIHDR" + d[16:],  # IHDR length wrong
+    ],
+)
+def test_a_damaged_png_header_goes_to_pillow(damage: Callable[[bytes], bytes]) -> None:
+    data = damage(_encode("PNG"))
+    assert _header_size(data, "image/png") is None
+    with pytest.raises(ImageFetchError, match="corrupt"):
+        image_size(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xd8\xff\xd9",  # ends before any frame
+        b"\xff\xd8\xff\xe0\x00\x01",  # impossible segment length
+        b"\xff\xd8\xff\xe0\x00\x10JFIF",  # truncated before a frame header
+        b"\xff\xd8\x00\x00\x00\x00",  # not a marker
+        b"RIFF\x00\x00\x00\x00WEBPVP8 \x00\x00\x00\x00",  # no VP8 start code
+        b"GIF89a\x01",  # shorter than its header
+    ],
+)
+def test_odd_headers_are_left_to_pillow(data: bytes) -> None:
+    assert _header_size(data, sniff_mime(data)) is None

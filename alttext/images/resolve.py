@@ -215,7 +215,7 @@ def resolve_source(
     if choice is None:
         raise ImageFetchError("no image source: no src, srcset or lazy-load attribute")
     attribute, reference = choice
-    return _resolve(reference, attribute, ref, _Site.parse(base_url))
+    return _resolve(reference, attribute, ref, _site(base_url))
 
 
 def load_image(
@@ -429,12 +429,24 @@ def _check_scheme(cleaned: str, reference: str) -> None:
         raise ImageFetchError(f"unsupported URL scheme {scheme!r}: {reference[:200]!r}")
 
 
+@functools.lru_cache(maxsize=16)
+def _site(base_url: str | None) -> _Site:
+    # One base URL serves every image of a run: parse it once.
+    return _Site.parse(base_url)
+
+
 def _page_location(ref: ImageRef, site: _Site) -> _Location:
     """The page's own URL on the site."""
-    root = os.path.abspath(ref.site_root)
-    page = os.path.abspath(ref.site_root / ref.page_path)
+    return _page_location_of(ref.site_root, ref.page_path, site)
+
+
+@functools.lru_cache(maxsize=256)
+def _page_location_of(site_root: Path, page_path: Path, site: _Site) -> _Location:
+    # A page's images share its location: compute it once per page.
+    root = os.path.abspath(site_root)
+    page = os.path.abspath(site_root / page_path)
     if os.path.commonpath([root, page]) != root:
-        raise ImageRefused(f"page {str(ref.page_path)!r} is outside the site root")
+        raise ImageRefused(f"page {str(page_path)!r} is outside the site root")
     rel_page = quote(Path(os.path.relpath(page, root)).as_posix())
     url = site.origin + rel_page
     return _Location(url, urlsplit(url).path)
@@ -476,10 +488,29 @@ def _real_root(site_root: Path) -> str:
     return os.path.realpath(site_root)
 
 
+def _realpath_under(path: Path, site_root: Path, real_root: str) -> str:
+    """``os.path.realpath(path)``, checking only the components below the site root.
+
+    The root's own realpath is known; a full realpath would lstat every component above
+    it again for every image. Any symlink (or odd segment) below the root gets the full
+    treatment.
+    """
+    try:
+        parts = path.relative_to(site_root).parts
+    except ValueError:
+        return os.path.realpath(path)
+    current = real_root
+    for part in parts:
+        current = os.path.join(current, part)
+        if part in (".", "..") or os.path.islink(current):
+            return os.path.realpath(path)
+    return current
+
+
 def _read_local(path: Path, site_root: Path, origin: str, max_bytes: int) -> bytes:
     """Read a file that must really be inside ``site_root`` (symlinks resolved)."""
     root = _real_root(site_root)
-    real = os.path.realpath(path)
+    real = _realpath_under(path, site_root, root)
     if os.path.commonpath([root, real]) != root:
         raise ImageRefused(f"{origin}: resolves outside the site root (symlink)")
     try:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 from alttext.config import Config
 from alttext.errors import AltTextError
 from alttext.images.fetch import NetworkPolicy
-from alttext.images.resolve import LoadedImage, load_ref
+from alttext.images.resolve import LAZY_ATTRIBUTES, LoadedImage, load_ref
 from alttext.pipeline.check import audit_pages, image_ref, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
 from alttext.rewrite import Edit, rewrite_file, sync_directories, unified_diff_bytes
@@ -166,24 +166,18 @@ class _Loader:
         self._memo: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
 
     def load(self, image: ImageElement) -> LoadedImage:
-        ref = image_ref(image, self.site_root)
+        attrs = image.attrs
+        lazy = tuple((k, attrs[k]) for k in LAZY_ATTRIBUTES if k in attrs)
+        src, srcset, base_href = attrs.get("src"), attrs.get("srcset"), image.base_href
         # Root-relative, absolute and data: references mean the same on every page, so
         # one image used across a site's folders is still loaded once.
-        page_dir: Path | None = image.page if ref.base_href else image.page.parent
-        references = [ref.src, ref.srcset, *ref.lazy.values(), *ref.picture_srcsets]
-        if not ref.base_href and all(
-            r.strip().startswith(_PAGE_INDEPENDENT) for r in references if r
-        ):
+        page_dir: Path | None = image.page if base_href else image.page.parent
+        references = [src, srcset, *(v for _, v in lazy), *image.picture_srcsets]
+        if not base_href and all(r.strip().startswith(_PAGE_INDEPENDENT) for r in references if r):
             page_dir = None
-        memo_key = (
-            page_dir,
-            ref.src,
-            ref.srcset,
-            tuple(sorted(ref.lazy.items())),
-            ref.picture_srcsets,
-            ref.base_href,
-        )
+        memo_key = (page_dir, src, srcset, lazy, image.picture_srcsets, base_href)
         if memo_key not in self._memo:
+            ref = image_ref(image, self.site_root)  # resolves the page path: only when new
             try:
                 self._memo[memo_key] = load_ref(
                     ref,
