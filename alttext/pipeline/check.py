@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
@@ -16,25 +17,40 @@ from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
 from alttext.scan.model import ImageElement
 from alttext.scan.scanner import PageScan, iter_html_files, scan_file
+from alttext.spool import Spool
 
 
 @dataclass(slots=True)
 class CheckReport:
-    """Everything ``check`` found, ready to render."""
+    """Everything ``check`` found, ready to render.
+
+    ``findings`` and ``errors`` are :class:`~alttext.spool.Spool` sequences: iterate them
+    (as often as needed); past a few thousand items they live in a temporary file, so a
+    report costs the same memory for any size of site.
+    """
 
     root: Path
     files: int = 0
     images: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[FileError] = field(default_factory=list)
+    findings: Spool[Finding] = field(default_factory=Spool)
+    errors: Spool[FileError] = field(default_factory=Spool)
+    severities: Counter[Severity] = field(default_factory=Counter)
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        """Record ``findings`` (in order), counting them by severity."""
+        for finding in findings:
+            self.findings.append(finding)
+            self.severities[finding.severity] += 1
 
     def count(self, severity: Severity) -> int:
         """How many findings have exactly ``severity``."""
-        return sum(1 for f in self.findings if f.severity is severity)
+        return self.severities[severity]
 
     def failed(self, threshold: Severity | None) -> bool:
         """Whether any finding is at or above ``threshold`` (never when ``None``)."""
-        return threshold is not None and any(f.severity >= threshold for f in self.findings)
+        return threshold is not None and any(
+            count and severity >= threshold for severity, count in self.severities.items()
+        )
 
 
 def scan_root(paths: Iterable[Path], site_root: Path | None) -> Path:
@@ -223,7 +239,7 @@ def run_check(
             report.errors.append(FileError(page.rel_path, page.error))
         else:
             report.images += page.images
-            report.findings.extend(page.findings)
+            report.add(page.findings)
         if on_page is not None:
             on_page(page)
     return report

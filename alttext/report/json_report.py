@@ -38,7 +38,7 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
     }
 
 
-def summary(files: int, images: int, findings: list[Finding]) -> dict[str, int]:
+def summary(files: int, images: int, findings: Iterable[Finding]) -> dict[str, int]:
     """The ``summary`` object."""
     return {
         "files": files,
@@ -50,7 +50,7 @@ def summary(files: int, images: int, findings: list[Finding]) -> dict[str, int]:
 
 
 def check_document(
-    files: int, images: int, findings: list[Finding], errors: Iterable[FileError]
+    files: int, images: int, findings: Iterable[Finding], errors: Iterable[FileError]
 ) -> dict[str, Any]:
     """The whole JSON document as a dict (``fix --report`` extends it)."""
     return {
@@ -70,7 +70,7 @@ def write_check_json(
     stream: TextIO,
     files: int,
     images: int,
-    findings: list[Finding],
+    findings: Iterable[Finding],
     errors: Iterable[FileError],
 ) -> None:
     """Write the ``check`` document finding by finding, byte-identical to :func:`render_json`.
@@ -87,9 +87,11 @@ def write_check_json(
     opening = json.dumps(head, indent=2, ensure_ascii=False)
     stream.write(opening[:-2] + ",\n")  # drop the closing "\n}"
     stream.write('  "findings": [')
-    for index, finding in enumerate(findings):
-        stream.write(("," if index else "") + "\n    " + dump(finding_to_dict(finding), "    "))
-    stream.write("\n  ]," if findings else "],")
+    wrote = False
+    for finding in findings:
+        stream.write(("," if wrote else "") + "\n    " + dump(finding_to_dict(finding), "    "))
+        wrote = True
+    stream.write("\n  ]," if wrote else "],")
     error_list = [{"file": e.file, "message": e.message} for e in errors]
     stream.write('\n  "errors": ' + dump(error_list, "  ") + "\n}\n")
 

@@ -37,7 +37,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def summary_line(files: int, images: int, findings: list[Finding], errors: int) -> str:
+def summary_line(files: int, images: int, findings: Iterable[Finding], errors: int) -> str:
     """``N files, N images: N errors, N warnings, N infos[, N unreadable files]``."""
     counts = [
         _plural(sum(1 for f in findings if f.severity is sev), sev.label)
@@ -50,7 +50,7 @@ def summary_line(files: int, images: int, findings: list[Finding], errors: int) 
 def render_text(
     files: int,
     images: int,
-    findings: list[Finding],
+    findings: Iterable[Finding],
     errors: Iterable[FileError],
     *,
     colour: bool = False,
