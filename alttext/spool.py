@@ -28,12 +28,12 @@ BATCH = 1024
 class Spool(Generic[T]):
     """A list-like, append-only container whose memory use stays bounded."""
 
-    def __init__(self, items: Iterable[T] = (), *, in_memory: int = IN_MEMORY) -> None:
+    def __init__(self, items: Iterable[T] = (), *, in_memory: int | None = None) -> None:
         self._head: list[T] = []  # the first items, never spilled
         self._tail: list[T] = []  # items waiting to be written as one batch
         self._file: IO[bytes] | None = None
         self._spilled = 0
-        self._in_memory = in_memory
+        self._in_memory = IN_MEMORY if in_memory is None else in_memory
         self.extend(items)
 
     def append(self, item: T) -> None:

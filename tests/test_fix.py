@@ -240,3 +240,31 @@ def test_backend_gets_page_context_and_functional_images_say_where_they_lead(
     assert any("/start/" in p and "link" in p for p in prompts)
     text = page.read_text(encoding="utf-8")
     assert 'alt="A bar chart of sales"' in text and 'alt="Start page"' in text
+
+
+def test_report_lists_images_in_page_order_even_when_some_pages_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alttext.spool
+
+    # A tiny in-memory share: the report's outcomes and findings spill to disk.
+    monkeypatch.setattr(alttext.spool, "IN_MEMORY", 2)
+    monkeypatch.setattr(alttext.spool, "BATCH", 3)
+    pages = []
+    for index in range(12):
+        if index % 3 == 1:  # decided at once: a spacer needs no caption
+            Image.new("RGB", (1, 1)).save(tmp_path / f"s{index}.png")
+            body = f'<img src="s{index}.png"><img src="s{index}.png">'
+        else:  # waits for the (offline) backend
+            described_png(tmp_path / f"i{index}.png", f"Picture number {index}", "teal")
+            body = f'<img src="i{index}.png"><img src="i{index}.png">'
+        pages.append(write(tmp_path / f"p{index:02d}.html", f"<p>x</p>{body}"))
+    report = run_fix([tmp_path], Config(metadata_first=False, cache=False, workers=1), env={})
+    assert report.ok and report.files_changed == 12
+    assert report.outcomes.spilled > 0
+    assert [o.image.rel_page for o in report.outcomes] == [p.name for p in pages for _ in range(2)]
+    assert [o.action for o in report.outcomes] == [
+        "decorative" if index % 3 == 1 else "filled" for index in range(12) for _ in range(2)
+    ]
+    assert report.alts_written == 24 and report.actions["decorative"] == 8
+    assert [o.alt for o in report.outcomes][:2] == ["Picture number 0"] * 2

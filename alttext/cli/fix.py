@@ -184,7 +184,7 @@ def fix(
         f"{report.alts_written} alts written "
         f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
         f"cache {counts.get('cache', 0)}, backend {counts.get('backend', 0)}, "
-        f"decorative {sum(1 for o in report.outcomes if o.action == 'decorative')}); "
+        f"decorative {report.actions['decorative']}); "
         f"{len(report.failed)} failed; {counts.get('api_calls', 0)} backend calls",
         err=dry_run,
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import decode_html
 from alttext.scan.model import AltState, ImageElement
 from alttext.scan.scanner import iter_html_files, scan_text
+from alttext.spool import Spool
 
 if TYPE_CHECKING:
     from alttext.captioners.metadata import EmbeddedAlt
@@ -89,27 +91,37 @@ class ImageOutcome:
 
 @dataclass(slots=True)
 class FixReport:
-    """Everything ``fix`` did, for the summary line and ``--report``."""
+    """Everything ``fix`` did, for the summary line and ``--report``.
+
+    ``findings``, ``errors`` and ``outcomes`` are :class:`~alttext.spool.Spool` sequences
+    (in page order; past a few thousand items they live in a temporary file), so a report
+    costs the same memory for any size of site. ``failed`` repeats the outcomes of images
+    left without alt text: each is listed for a person anyway.
+    """
 
     root: Path
     files: int = 0
     images: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[FileError] = field(default_factory=list)
-    outcomes: list[ImageOutcome] = field(default_factory=list)
+    findings: Spool[Finding] = field(default_factory=Spool)
+    errors: Spool[FileError] = field(default_factory=Spool)
+    outcomes: Spool[ImageOutcome] = field(default_factory=Spool)
+    failed: list[ImageOutcome] = field(default_factory=list)
+    actions: Counter[str] = field(default_factory=Counter)
     files_changed: int = 0
     patch: bytes = b""
     counts: dict[str, int] = field(default_factory=dict)
 
+    def record(self, outcome: ImageOutcome) -> None:
+        """Add an image's final outcome (it must not change afterwards)."""
+        self.outcomes.append(outcome)
+        self.actions[outcome.action] += 1
+        if outcome.action == "failed":
+            self.failed.append(outcome)
+
     @property
     def alts_written(self) -> int:
         """Images that got an alt attribute (captions and spacers)."""
-        return sum(1 for o in self.outcomes if o.action in ("filled", "decorative"))
-
-    @property
-    def failed(self) -> list[ImageOutcome]:
-        """Images that still have no alt text."""
-        return [o for o in self.outcomes if o.action == "failed"]
+        return self.actions["filled"] + self.actions["decorative"]
 
     @property
     def ok(self) -> bool:
@@ -326,12 +338,15 @@ def _run(
     jobs = config.jobs or DEFAULT_JOBS
     futures: dict[tuple[str, str | None], Future[Described]] = {}
     results: dict[tuple[str, str | None], Described] = {}
-    # Pages whose images are all decided are rewritten at once (memory stays flat); the
-    # others wait here, as light records, for their captions.
-    waiting: list[tuple[int, Path, list[_Entry]]] = []
+    # Pages whose images are all decided are rewritten at once; the others wait here, as
+    # light records, for their captions.
+    waiting: list[_PageWork] = []
+    # Every page with images to fill, in scan order, until its rewrite is collected into
+    # the report: pages leave in order, so the report keeps page order in flat memory.
+    in_order: deque[_PageWork] = deque()
+    patches: list[bytes] = []
     # Rewrites run on a few threads: each waits mostly on its fsync, and they overlap.
     # Directories are fsynced once at the end (the renames are atomic either way).
-    rewrites: list[tuple[int, Future[_Rewritten]]] = []
     dirs_to_sync: set[Path] = set()
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
@@ -344,8 +359,8 @@ def _run(
             if on_described is not None:
                 on_described()
 
-    def finish(number: int, path: Path, entries: list[_Entry]) -> None:
-        for outcome, key in entries:
+    def finish(work: _PageWork) -> None:
+        for outcome, key in work.entries:
             if key is None:
                 continue
             described = results[key] if key in results else futures[key].result()
@@ -354,9 +369,25 @@ def _run(
                 outcome.action, outcome.alt = "filled", described.alt
             else:
                 outcome.action, outcome.error = "failed", described.error or "no caption"
-        rewrites.append(
-            (number, writer.submit(_rewrite_page, path, entries, mode, root, dirs_to_sync))
+        work.rewrite = writer.submit(
+            _rewrite_page, work.path, work.entries, mode, root, dirs_to_sync
         )
+
+    def collect(*, block: bool) -> None:
+        # A page waiting for captions holds the ones after it (a cold run); on a warm run
+        # at most _IN_FLIGHT pages are held before this waits for the writers.
+        while in_order and (rewrite := in_order[0].rewrite) is not None:
+            if not (block or rewrite.done() or len(in_order) > _IN_FLIGHT):
+                return
+            work = in_order.popleft()
+            done = rewrite.result()
+            report.files_changed += done.changed
+            if done.error is not None:
+                report.errors.append(done.error)
+            if done.patch:
+                patches.append(done.patch)
+            for outcome, _ in work.entries:
+                report.record(outcome)
 
     files = list(iter_html_files(paths, config.exclude))
     # Pages are scanned and audited (as check does, without caption context) in worker
@@ -371,7 +402,7 @@ def _run(
         ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="alttext-write") as writer,
     ):
         try:
-            for number, page in enumerate(pages):
+            for page in pages:
                 report.files += 1
                 if page.error is not None:
                     report.errors.append(FileError(page.rel_path, page.error))
@@ -385,7 +416,6 @@ def _run(
                     outcome, loaded = kept.outcome, kept.loaded
                     key = (loaded.sha256, image.lang) if loaded is not None else None
                     entries.append((outcome, key))
-                    report.outcomes.append(outcome)
                     if loaded is None or key is None or key in futures or key in results:
                         continue
                     image_input = ImageInput(
@@ -416,22 +446,18 @@ def _run(
                     )
                 if not entries:
                     continue
+                work = _PageWork(page.path, entries)
+                in_order.append(work)
                 if all(key is None or key in results for _, key in entries):
-                    finish(number, page.path, entries)
+                    finish(work)
                 else:
-                    waiting.append((number, page.path, entries))
+                    waiting.append(work)
+                collect(block=False)
             if on_total is not None:
                 on_total(len(futures) + len(results))
-            for number, path, entries in waiting:
-                finish(number, path, entries)
-            patches = []
-            for _, rewrite in sorted(rewrites, key=lambda item: item[0]):
-                done = rewrite.result()
-                report.files_changed += done.changed
-                if done.error is not None:
-                    report.errors.append(done.error)
-                if done.patch:
-                    patches.append(done.patch)
+            for work in waiting:
+                finish(work)
+            collect(block=True)
             report.patch = b"".join(patches)
         except BaseException:
             for future in futures.values():
@@ -445,6 +471,8 @@ def _run(
 
 #: Threads replacing pages at once.
 _WRITERS = 4
+#: Rewritten pages held before the report collects them in order.
+_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +485,15 @@ class _Rewritten:
 
 
 _Entry = tuple["ImageOutcome", "tuple[str, str | None] | None"]
+
+
+@dataclass(slots=True)
+class _PageWork:
+    """A page with images to fill, until its rewrite is collected into the report."""
+
+    path: Path
+    entries: list[_Entry]
+    rewrite: Future[_Rewritten] | None = None
 
 
 def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
