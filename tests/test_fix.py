@@ -268,3 +268,24 @@ def test_report_lists_images_in_page_order_even_when_some_pages_wait(
     ]
     assert report.alts_written == 24 and report.actions["decorative"] == 8
     assert [o.alt for o in report.outcomes][:2] == ["Picture number 0"] * 2
+
+
+def test_a_page_that_changes_before_its_caption_is_a_clear_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alttext.pipeline.fix as fix
+
+    described_png(tmp_path / "a.png", "A teal square", "teal")
+    page = write(tmp_path / "p.html", '<p>x</p><img src="a.png">')
+
+    original = fix._with_context
+
+    def rewritten_meanwhile(path: Path, rel_path: str) -> dict[int, object]:
+        path.write_text("<p>someone else's edit</p>", encoding="utf-8")
+        return original(path, rel_path)  # type: ignore[return-value]
+
+    monkeypatch.setattr(fix, "_with_context", rewritten_meanwhile)
+    report = run_fix([tmp_path], Config(metadata_first=False, cache=False, workers=1), env={})
+    (failed,) = report.failed
+    assert "page changed" in (failed.error or "")
+    assert page.read_text(encoding="utf-8") == "<p>someone else's edit</p>"  # not overwritten

@@ -75,9 +75,9 @@ def iter_pages(
 class PageAudit:
     """One page's audit: what crosses a worker-process boundary (not the page's text).
 
-    ``picked`` holds the elements the auditor's ``pick`` kept, each with what ``pick``
-    returned for it (``fix``: the images to fill, already loaded and hashed); the others
-    stay behind, so a page costs little to hand over.
+    ``picked`` holds what the auditor's ``pick`` returned for the elements it kept
+    (``fix``: a compact record of each image to fill, loaded and hashed); the elements
+    themselves stay behind, so a page costs little to hand over.
     """
 
     path: Path
@@ -85,11 +85,11 @@ class PageAudit:
     images: int
     findings: tuple[Finding, ...]
     error: str | None = None
-    picked: tuple[tuple[ImageElement, object], ...] = ()
+    picked: tuple[object, ...] = ()
 
 
 #: Runs in the worker for each element of a page: ``None`` leaves the element behind, any
-#: other (picklable) value comes back with it in :attr:`PageAudit.picked`.
+#: other (picklable, and best small) value comes back in :attr:`PageAudit.picked`.
 ImagePick = Callable[[ImageElement], object]
 
 
@@ -117,10 +117,10 @@ class PageAuditor:
         findings = audit_page(page.images, self.settings, self.probe)
         if self.unreviewed is not None:
             findings.extend(self.unreviewed(page.images))
-        picked: tuple[tuple[ImageElement, object], ...] = ()
+        picked: tuple[object, ...] = ()
         if self.pick is not None:
-            results = ((image, self.pick(image)) for image in page.images)
-            picked = tuple((image, kept) for image, kept in results if kept is not None)
+            results = (self.pick(image) for image in page.images)
+            picked = tuple(kept for kept in results if kept is not None)
         return PageAudit(path, page.rel_path, len(page.images), tuple(findings), None, picked)
 
 

@@ -227,6 +227,7 @@ class _Prepared:
     """
 
     outcome: ImageOutcome
+    lang: str | None
     loaded: LoadedImage | None = None
     embedded: EmbeddedAlt | None = None
 
@@ -257,7 +258,7 @@ class _Preparer:
             self._loader = _Loader(self.config, self.site_root)
         outcome, loaded = _prepare(image, self._loader)
         if loaded is None:
-            return _Prepared(outcome)
+            return _Prepared(outcome, image.lang)
         embedded = None
         if self.config.metadata_first:
             key = (loaded.sha256, image.lang)
@@ -267,7 +268,7 @@ class _Preparer:
                 data = loaded.data or self._loader.reload(image).data
                 self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
             embedded = self._embedded[key]
-        return _Prepared(outcome, replace(loaded, data=b""), embedded)
+        return _Prepared(outcome, image.lang, replace(loaded, data=b""), embedded)
 
 
 def _patch_path(path: Path, root: Path) -> str:
@@ -411,10 +412,10 @@ def _run(
                 report.findings.extend(page.findings)
                 entries: list[_Entry] = []
                 with_context: dict[int, ImageElement] | None = None
-                for image, kept in page.picked:
+                for kept in page.picked:
                     assert isinstance(kept, _Prepared)
-                    outcome, loaded = kept.outcome, kept.loaded
-                    key = (loaded.sha256, image.lang) if loaded is not None else None
+                    outcome, loaded, lang = kept.outcome, kept.loaded, kept.lang
+                    key = (loaded.sha256, lang) if loaded is not None else None
                     entries.append((outcome, key))
                     if loaded is None or key is None or key in futures or key in results:
                         continue
@@ -423,27 +424,28 @@ def _run(
                         loaded.mime,
                         loaded.sha256,
                         loaded.public_url,
-                        f"{image.rel_page} {loaded.origin}",
+                        f"{page.rel_path} {loaded.origin}",
                     )
-                    found = describer.lookup(
-                        image_input, language=image.lang, embedded=kept.embedded
-                    )
+                    found = describer.lookup(image_input, language=lang, embedded=kept.embedded)
                     if found is not None:
                         results[key] = found
                         if on_described is not None:
                             on_described()
                         continue
+                    # To the backend: read the page again for the element with its caption
+                    # context, and the image's bytes (the workers sent neither).
+                    if with_context is None:
+                        with_context = _with_context(page.path, page.rel_path)
+                    image = with_context.get(outcome.image.start)
                     try:
+                        if image is None:
+                            raise AltTextError("the page changed (or became unreadable) during the run")
                         image_input = replace(image_input, data=loader.reload(image).data)
                     except AltTextError as exc:  # changed on disk since the worker read it
                         results[key] = Described(alt=None, origin=None, error=str(exc))
                         continue
-                    if with_context is None:
-                        with_context = _with_context(page.path, page.rel_path)
                     slots.acquire()
-                    futures[key] = pool.submit(
-                        caption, image_input, with_context.get(image.start, image)
-                    )
+                    futures[key] = pool.submit(caption, image_input, image)
                 if not entries:
                     continue
                 work = _PageWork(page.path, entries)
