@@ -289,3 +289,21 @@ def test_a_page_that_changes_before_its_caption_is_a_clear_failure(
     (failed,) = report.failed
     assert "page changed" in (failed.error or "")
     assert page.read_text(encoding="utf-8") == "<p>someone else's edit</p>"  # not overwritten
+
+
+def test_without_the_audit_fix_writes_the_same_bytes_and_reports_no_findings(
+    tmp_path: Path,
+) -> None:
+    copies = []
+    for name in ("audited", "not-audited"):
+        copies.append(tmp_path / name)
+        shutil.copytree(FIXTURE_SITE, copies[-1])
+    config = Config(cache=False, workers=1)
+    audited = run_fix([copies[0]], config, env={})
+    plain = run_fix([copies[1]], config, env={}, audit=False)
+    assert len(audited.findings) > 0 and len(plain.findings) == 0
+    assert [(o.image, o.action, o.alt) for o in audited.outcomes] == [
+        (o.image, o.action, o.alt) for o in plain.outcomes
+    ]
+    for page in copies[0].rglob("*.html"):
+        assert page.read_bytes() == (copies[1] / page.relative_to(copies[0])).read_bytes()

@@ -218,3 +218,24 @@ def test_property_snippet_is_the_exact_source_text(before: str, alt: str) -> Non
     noisy = before + html
     for image in scan(noisy):
         assert noisy[image.start : image.end] == image.snippet
+
+
+def test_without_names_only_what_the_rules_read_is_left_out() -> None:
+    html = (
+        "<html lang=fr><body><a href=/x><img src=a.png></a>"
+        "<p>Un chat <img src=b.png alt='Un chat'></p><div hidden><img src=c.png></div>"
+    )
+    full = scan_text(html, Path("p.html"), "p.html")
+    light = scan_text(html, Path("p.html"), "p.html", names=False)
+    assert full[0].control is not None and full[1].parent_text == "Un chat"
+    assert light[0].control is None and light[1].parent_text is None
+    for a, b in zip(full, light, strict=True):
+        assert (a.line, a.column, a.snippet, a.attrs, a.lang, a.hidden, a.alt_state) == (
+            b.line,
+            b.column,
+            b.snippet,
+            b.attrs,
+            b.lang,
+            b.hidden,
+            b.alt_state,
+        )

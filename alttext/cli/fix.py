@@ -155,6 +155,7 @@ def fix(
                 mode=mode,  # type: ignore[arg-type]
                 on_total=set_total,
                 on_described=progress.advance,
+                audit=report_file is not None,  # findings only go into --report
             )
         finally:
             progress.close()

@@ -102,21 +102,27 @@ class PageAuditor:
         root: Path,
         probe_factory: Callable[[Path], SizeProbe] | None = None,
         pick: ImagePick | None = None,
+        *,
+        audit: bool = True,
     ) -> None:
         self.root = root
         self.pick = pick
+        self.audit = audit
         self.settings = config.rule_settings()
         self.probe = (probe_factory or local_size_probe)(config.site_root or root)
         self.unreviewed = _unreviewed_check(config, config.site_root or root)
 
     def __call__(self, path: Path) -> PageAudit:
         """Audit the page at ``path``."""
-        page = scan_file(path, self.root)
+        # Without the audit, the facts only its rules read are not worked out either.
+        page = scan_file(path, self.root, names=self.audit)
         if page.error is not None:
             return PageAudit(path, page.rel_path, 0, (), page.error)
-        findings = audit_page(page.images, self.settings, self.probe)
-        if self.unreviewed is not None:
-            findings.extend(self.unreviewed(page.images))
+        findings = []
+        if self.audit:
+            findings = audit_page(page.images, self.settings, self.probe)
+            if self.unreviewed is not None:
+                findings.extend(self.unreviewed(page.images))
         picked: tuple[object, ...] = ()
         if self.pick is not None:
             results = (self.pick(image) for image in page.images)
@@ -135,9 +141,10 @@ def _start_worker(
     root: Path,
     probe_factory: Callable[[Path], SizeProbe] | None,
     pick: ImagePick | None,
+    audit: bool,
 ) -> None:
     global _WORKER
-    _WORKER = PageAuditor(config, root, probe_factory, pick)
+    _WORKER = PageAuditor(config, root, probe_factory, pick, audit=audit)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
@@ -177,17 +184,19 @@ def audit_pages(
     *,
     probe_factory: Callable[[Path], SizeProbe] | None = None,
     pick: ImagePick | None = None,
+    audit: bool = True,
 ) -> Generator[PageAudit, None, None]:
     """Audit ``files`` in order, in ``config.workers`` processes (default: one per CPU).
 
     One worker, or too few pages to be worth starting more, audits in this process.
     Results come back in the order of ``files`` whatever the number of workers, so a
     report is the same byte for byte. The configuration (and a custom ``probe_factory``
-    or ``pick``) is sent to each worker, so it must be picklable.
+    or ``pick``) is sent to each worker, so it must be picklable. ``audit=False``
+    skips the rules (no findings): for a caller that only wants what ``pick`` returns.
     """
     workers = config.workers if config.workers is not None else default_workers()
     if workers <= 1 or len(files) < 2 * _CHUNK:
-        auditor = PageAuditor(config, root, probe_factory, pick)
+        auditor = PageAuditor(config, root, probe_factory, pick, audit=audit)
         for path in files:
             yield auditor(path)
         return
@@ -199,7 +208,7 @@ def audit_pages(
         max_workers=min(workers, len(chunks)),
         mp_context=_start_method(),
         initializer=_start_worker,
-        initargs=(config, root, probe_factory, pick),
+        initargs=(config, root, probe_factory, pick, audit),
     )
     try:
         for results in pool.map(_audit_chunk, chunks):

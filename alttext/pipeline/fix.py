@@ -290,6 +290,7 @@ def run_fix(
     on_total: Callable[[int], None] | None = None,
     on_described: Callable[[], None] | None = None,
     describer: Describer | None = None,
+    audit: bool = True,
 ) -> FixReport:
     """Fill missing alt text in the HTML under ``paths``.
 
@@ -303,6 +304,8 @@ def run_fix(
         on_described: called after each description, for progress display.
         describer: an already-open describer (tests, plugins); by default one is opened
             from ``config`` and closed at the end.
+        audit: also audit the pages as ``check`` does (:attr:`FixReport.findings`); a
+            caller that reports no findings saves that work with ``False``.
 
     Raises:
         ConfigError: before any work, for a bad backend, missing key or bad catalog.
@@ -316,7 +319,16 @@ def run_fix(
         describer = session.describer
     report = FixReport(root=root)
     try:
-        _run(paths, config, root, site_root, describer, report, mode, on_total, on_described)
+        _run(
+            paths,
+            config,
+            (root, site_root),
+            describer,
+            report,
+            mode,
+            (on_total, on_described),
+            audit=audit,
+        )
     finally:
         report.counts = dict(describer.counts)
         if session is not None:
@@ -327,14 +339,15 @@ def run_fix(
 def _run(
     paths: list[Path],
     config: Config,
-    root: Path,
-    site_root: Path,
+    roots: tuple[Path, Path],
     describer: Describer,
     report: FixReport,
     mode: Mode,
-    on_total: Callable[[int], None] | None,
-    on_described: Callable[[], None] | None,
+    callbacks: tuple[Callable[[int], None] | None, Callable[[], None] | None],
+    *,
+    audit: bool,
 ) -> None:
+    (root, site_root), (on_total, on_described) = roots, callbacks
     loader = _Loader(config, site_root)
     jobs = config.jobs or DEFAULT_JOBS
     futures: dict[tuple[str, str | None], Future[Described]] = {}
@@ -395,7 +408,7 @@ def _run(
     # processes, which also load and hash the images to fill and hand back only those;
     # this process looks up and rewrites. Context is built only for pages with an image
     # that goes to the backend.
-    pages = audit_pages(files, config, root, pick=_Preparer(config, site_root))
+    pages = audit_pages(files, config, root, pick=_Preparer(config, site_root), audit=audit)
     with (
         # Closed explicitly: on an error here the scan workers stop at once.
         contextlib.closing(pages),
@@ -439,7 +452,9 @@ def _run(
                     image = with_context.get(outcome.image.start)
                     try:
                         if image is None:
-                            raise AltTextError("the page changed (or became unreadable) during the run")
+                            raise AltTextError(
+                                "the page changed (or became unreadable) during the run"
+                            )
                         image_input = replace(image_input, data=loader.reload(image).data)
                     except AltTextError as exc:  # changed on disk since the worker read it
                         results[key] = Described(alt=None, origin=None, error=str(exc))

@@ -356,6 +356,7 @@ def _describe(
     text: str | None = None,
     index: LineIndex | None = None,
     facts: _PageFacts | None = None,
+    names: bool = True,
 ) -> dict[str, object]:
     attrs = tag.attrs
     hidden = "hidden" in attrs or (attrs.get("aria-hidden", "").strip().lower() == "true")
@@ -369,8 +370,12 @@ def _describe(
     svg_title: str | None = None
     picture_srcsets: list[str] = []
     # Only image-redundant-alt reads the parent's text: skip it for images without a name.
-    needs_parent_text = tag.name == "img" and any(
-        attrs.get(key, "").strip() for key in ("alt", "aria-label", "aria-labelledby", "title")
+    needs_parent_text = (
+        names
+        and tag.name == "img"
+        and any(
+            attrs.get(key, "").strip() for key in ("alt", "aria-label", "aria-labelledby", "title")
+        )
     )
     parent = el.getparent() if el is not None else None
     if el is not None and parent is not None:
@@ -387,7 +392,7 @@ def _describe(
             picture_srcsets = [
                 s.get("srcset", "") for s in up.picture.iter("source") if s.get("srcset")
             ]
-        if up.control is not None:
+        if names and up.control is not None:
             control = facts.controls.get(up.control)
             if control is None:
                 image_named = bool(
@@ -489,9 +494,15 @@ def _locate(text: str, elements: list[etree._Element], index: LineIndex) -> list
 
 
 def scan_text(
-    text: str, page: Path, rel_page: str, *, with_context: bool = False
+    text: str, page: Path, rel_page: str, *, with_context: bool = False, names: bool = True
 ) -> tuple[ImageElement, ...]:
-    """Scan decoded page ``text`` and return its image-like elements in document order."""
+    """Scan decoded page ``text`` and return its image-like elements in document order.
+
+    ``with_context`` adds what a captioner is told (heading, figcaption, the text of an
+    enclosing link). ``names=False`` skips what only the audit rules read — the enclosing
+    link or button (``control`` is ``None``) and the surrounding text — about an eighth
+    of the scan, for ``fix`` without a report.
+    """
     # lxml refuses str input that declares an encoding; blank the declaration out,
     # keeping its length so line numbers stay true.
     parse_text = _XML_DECL.sub(lambda m: " " * len(m.group(0)), text, count=1)
@@ -531,7 +542,7 @@ def scan_text(
     facts = _PageFacts()
     images = []
     for tag, el, (line, column) in zip(tags, paired, positions, strict=True):
-        info = _describe(tag, el, doc, page_title, with_context, text, index, facts)
+        info = _describe(tag, el, doc, page_title, with_context, text, index, facts, names)
         images.append(
             ImageElement(
                 page=page,
@@ -551,7 +562,9 @@ def scan_text(
     return tuple(images)
 
 
-def scan_file(path: Path, root: Path, *, with_context: bool = False) -> PageScan:
+def scan_file(
+    path: Path, root: Path, *, with_context: bool = False, names: bool = True
+) -> PageScan:
     """Read, decode and scan one page; read/decode failures become ``PageScan.error``."""
     try:
         rel = path.relative_to(root).as_posix()  # the usual case: found under root
@@ -568,5 +581,5 @@ def scan_file(path: Path, root: Path, *, with_context: bool = False) -> PageScan
         decoded = decode_html(data)
     except ScanError as exc:
         return PageScan(path, rel, (), None, str(exc))
-    images = scan_text(decoded.text, path, rel, with_context=with_context)
+    images = scan_text(decoded.text, path, rel, with_context=with_context, names=names)
     return PageScan(path, rel, images, decoded)
