@@ -19,17 +19,14 @@ change as a patch that ``git apply`` and ``patch -p1`` accept.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import os
 import re
-import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 
+from alttext.durable import atomic_write, sync_directories
 from alttext.errors import RewriteError, ScanError
 from alttext.scan.encoding import DecodedHTML, decode_html
 
@@ -265,71 +262,6 @@ def apply_edits(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) ->
         pos = edit.end
     out.append(original[bpos:])
     return b"".join(out)
-
-
-def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = None) -> None:
-    """Replace the file at ``path`` with ``data`` atomically, keeping its permission bits.
-
-    Writes a temporary file in the same directory, flushes and fsyncs it, then renames it
-    over ``path``; a symlink is followed so the link stays a link. On any failure the
-    temporary file is removed and the original is untouched. A new file gets mode 0644.
-
-    The directory is fsynced too, so the rename survives a power cut; a caller writing
-    many files passes ``dirs_to_sync`` to collect the directories and calls
-    :func:`sync_directories` once at the end instead of once per file.
-
-    Raises:
-        RewriteError: the file could not be written or replaced.
-    """
-    # Only a symlink needs resolving (its target is replaced, the link stays); a full
-    # realpath would lstat every component of every page's path.
-    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
-    tmp_name: str | None = None
-    try:
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            mode = 0o644
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".alttext-tmp"
-        )
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-        tmp_name = None
-        if dirs_to_sync is None:
-            _fsync_dir(target.parent)
-        else:
-            dirs_to_sync.add(target.parent)
-    except OSError as exc:
-        raise RewriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-
-
-def sync_directories(directories: set[Path]) -> None:
-    """fsync each directory once (see ``dirs_to_sync`` in :func:`atomic_write`)."""
-    for directory in sorted(directories):
-        _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a directory.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def rewrite_file(

@@ -157,6 +157,8 @@ def test_refusals_are_per_image_errors_and_the_rest_completes(tmp_path: Path) ->
     assert code == 1
     assert 'alt="A navy rectangle" src="ok.png"' in page.read_text(encoding="utf-8")
     doc = json.loads(report.read_text(encoding="utf-8"))
+    # With --report, fix audits the pages as check does (as they were before the fix).
+    assert [f["rule"] for f in doc["findings"]] == ["image-alt"] * 6
     by_src = {item["src"]: item for item in doc["images"]}
     assert by_src["ok.png"]["action"] == "filled" and by_src["ok.png"]["origin"] == "metadata"
     for src in (

@@ -226,11 +226,12 @@ def test_atomic_write_keeps_mode_and_leaves_no_temp_file(tmp_path: Path) -> None
 def test_directory_syncs_can_be_collected_and_done_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import alttext.rewrite as rewrite
+    import alttext.durable as rewrite
 
     synced: list[Path] = []
     real_fsync_dir = rewrite._fsync_dir
     monkeypatch.setattr(rewrite, "_fsync_dir", lambda d: (synced.append(d), real_fsync_dir(d)))
+    monkeypatch.setattr(rewrite, "_syncfs", lambda: None)  # a platform without syncfs
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     dirs: set[Path] = set()
@@ -242,6 +243,82 @@ def test_directory_syncs_can_be_collected_and_done_once(
     assert synced == [tmp_path / "a", tmp_path / "b"]
     atomic_write(tmp_path / "a" / "4.html", b"y")  # alone: synced at once
     assert synced[-1] == tmp_path / "a"
+
+
+def _staged_site(tmp_path: Path, pages: int) -> list[Path]:
+    paths = []
+    for number in range(pages):
+        page = tmp_path / f"post-{number}" / "index.html"
+        page.parent.mkdir()
+        page.write_bytes(b"old")
+        page.chmod(0o640)
+        paths.append(page)
+    return paths
+
+
+@pytest.mark.parametrize("with_syncfs", [True, False])
+def test_staged_files_are_made_durable_together_then_renamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_syncfs: bool
+) -> None:
+    import alttext.durable as durable
+
+    calls: list[tuple[str, object]] = []
+    real_syncfs = durable._syncfs()
+    if with_syncfs and real_syncfs is None:
+        pytest.skip("no syncfs on this platform")
+
+    def recording_syncfs(fd: int) -> int:
+        calls.append(("syncfs", os.fstat(fd).st_dev))
+        if not dirs:  # the commit's barrier: nothing may be in place before it
+            assert all(p.read_bytes() == b"old" for p in pages)
+        return real_syncfs(fd)  # type: ignore[misc]
+
+    real_fsync = os.fsync
+    monkeypatch.setattr(durable, "_syncfs", lambda: recording_syncfs if with_syncfs else None)
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(("fsync", fd)), real_fsync(fd))[1])
+    pages = _staged_site(tmp_path, 20)
+    staged = [durable.stage(page, b"new") for page in pages]
+    assert all(page.read_bytes() == b"old" for page in pages)  # staged: nothing replaced
+    dirs: set[Path] = set()
+    assert durable.commit(staged, dirs) == []
+    if with_syncfs:
+        assert calls == [("syncfs", tmp_path.stat().st_dev)]  # one barrier for 20 files
+    else:
+        assert [kind for kind, _ in calls] == ["fsync"] * 20
+    assert all(page.read_bytes() == b"new" for page in pages)
+    assert all(stat.S_IMODE(page.stat().st_mode) == 0o640 for page in pages)
+    assert dirs == {page.parent for page in pages}
+    assert not list(tmp_path.rglob("*.alttext-tmp"))
+    calls.clear()
+    durable.sync_directories(dirs)
+    expected = 1 if with_syncfs else 0  # else one fsync per directory (not recorded here)
+    assert len([c for c in calls if c[0] == "syncfs"]) == expected
+
+
+def test_discarded_stages_leave_every_page_untouched(tmp_path: Path) -> None:
+    import alttext.durable as durable
+
+    pages = _staged_site(tmp_path, 3)
+    staged = [durable.stage(page, b"new") for page in pages]
+    durable.discard(staged)  # e.g. Ctrl-C before the commit
+    assert all(page.read_bytes() == b"old" for page in pages)
+    assert not list(tmp_path.rglob("*.alttext-tmp"))
+
+
+def test_a_failed_barrier_renames_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alttext.durable as durable
+
+    def failing(paths: list[str]) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(durable, "_make_durable", failing)
+    pages = _staged_site(tmp_path, 2)
+    failed = durable.commit([durable.stage(page, b"new") for page in pages], set())
+    assert [reason for _, reason in failed] == [
+        f"cannot write {page}: Input/output error" for page in pages
+    ]
+    assert all(page.read_bytes() == b"old" for page in pages)
+    assert not list(tmp_path.rglob("*.alttext-tmp"))
 
 
 def test_atomic_write_creates_a_missing_file(tmp_path: Path) -> None:

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from alttext.config import Config
+from alttext.durable import Staged, commit, discard, stage, sync_directories
 from alttext.errors import AltTextError
 from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import LAZY_ATTRIBUTES, LoadedImage, load_ref
 from alttext.pipeline.check import audit_pages, image_ref, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
-from alttext.rewrite import Edit, rewrite_file, sync_directories, unified_diff_bytes
+from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import decode_html
@@ -358,6 +359,8 @@ def _run(
     # Every page with images to fill, in scan order, until its rewrite is collected into
     # the report: pages leave in order, so the report keeps page order in flat memory.
     in_order: deque[_PageWork] = deque()
+    # Pages rewritten (staged beside the original) and waiting to be committed together.
+    to_commit: list[tuple[_PageWork, _Rewritten]] = []
     patches: list[bytes] = []
     # Rewrites run on a few threads: each waits mostly on its fsync, and they overlap.
     # Directories are fsynced once at the end (the renames are atomic either way).
@@ -383,18 +386,44 @@ def _run(
                 outcome.action, outcome.alt = "filled", described.alt
             else:
                 outcome.action, outcome.error = "failed", described.error or "no caption"
-        work.rewrite = writer.submit(
-            _rewrite_page, work.path, work.entries, mode, root, dirs_to_sync
-        )
+        work.rewrite = writer.submit(_rewrite_page, work.path, work.entries, mode, root)
 
     def collect(*, block: bool) -> None:
         # A page waiting for captions holds the ones after it (a cold run); on a warm run
         # at most _IN_FLIGHT pages are held before this waits for the writers.
         while in_order and (rewrite := in_order[0].rewrite) is not None:
             if not (block or rewrite.done() or len(in_order) > _IN_FLIGHT):
-                return
+                break
             work = in_order.popleft()
-            done = rewrite.result()
+            to_commit.append((work, rewrite.result()))
+            if len(to_commit) >= _COMMIT_BATCH:
+                commit_pages()
+        if block:
+            commit_pages()
+
+    def commit_pages() -> None:
+        # The batch is written beside its pages only now (a run killed while it waits for
+        # captions leaves no temporary files), made durable by one barrier, then each page
+        # is renamed into place. Outcomes are final only now: a page that fails to land
+        # fails its images.
+        staged: dict[int, Staged] = {}
+        refused: dict[int, str] = {}
+        try:
+            for index, (work, done) in enumerate(to_commit):
+                if done.content is not None:
+                    try:
+                        staged[index] = stage(work.path, done.content)
+                    except AltTextError as exc:
+                        refused[index] = str(exc)
+            by_tmp = {item.tmp: index for index, item in staged.items()}
+            for item, why in commit(staged.values(), dirs_to_sync):
+                refused[by_tmp[item.tmp]] = why
+        except BaseException:
+            discard(staged.values())
+            raise
+        for index, (work, done) in enumerate(to_commit):
+            if index in refused:
+                done = _Rewritten(error=_not_rewritten(work.entries, refused[index]))
             report.files_changed += done.changed
             if done.error is not None:
                 report.errors.append(done.error)
@@ -402,6 +431,7 @@ def _run(
                 patches.append(done.patch)
             for outcome, _ in work.entries:
                 report.record(outcome)
+        to_commit.clear()
 
     files = list(iter_html_files(paths, config.exclude))
     # Pages are scanned and audited (as check does, without caption context) in worker
@@ -481,7 +511,8 @@ def _run(
                 future.cancel()
             raise
         finally:
-            # Pages already replaced stay replaced; make those renames durable.
+            # Pages already replaced stay replaced: make those renames durable. Pages not
+            # committed (an error, Ctrl-C) were never written: they stay as they were.
             writer.shutdown(wait=True)
             sync_directories(dirs_to_sync)
 
@@ -490,15 +521,18 @@ def _run(
 _WRITERS = 4
 #: Rewritten pages held before the report collects them in order.
 _IN_FLIGHT = 256
+#: Pages made durable by one barrier, then renamed into place.
+_COMMIT_BATCH = 128
 
 
 @dataclass(frozen=True, slots=True)
 class _Rewritten:
-    """What rewriting one page did."""
+    """What rewriting one page did: its new content (written at the commit), or its patch."""
 
     changed: bool = False
     patch: bytes = b""
     error: FileError | None = None
+    content: bytes | None = None
 
 
 _Entry = tuple["ImageOutcome", "tuple[str, str | None] | None"]
@@ -544,12 +578,11 @@ def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, Loaded
     return ImageOutcome(at, "pending", content_hash=loaded.sha256), loaded
 
 
-def _rewrite_page(
-    path: Path, entries: list[_Entry], mode: Mode, root: Path, dirs_to_sync: set[Path]
-) -> _Rewritten:
-    """Write one page's alts (atomically) or make its patch (runs on a writer thread).
+def _rewrite_page(path: Path, entries: list[_Entry], mode: Mode, root: Path) -> _Rewritten:
+    """Work out one page's new content (written later, by a commit) or make its patch.
 
-    On failure the page's outcomes become failures: they touch only this page's entries.
+    Runs on a writer thread. On failure the page's outcomes become failures: they touch
+    only this page's entries.
     """
     edits = [
         Edit(o.image.start, o.image.end, o.image.snippet, o.alt)
@@ -559,20 +592,23 @@ def _rewrite_page(
     if not edits:
         return _Rewritten()
     try:
-        before, after = rewrite_file(
-            path, edits, write=(mode == "write"), dirs_to_sync=dirs_to_sync
-        )
+        before, after = rewrite_file(path, edits, write=False)
+        if after == before:
+            return _Rewritten()
+        if mode == "write":
+            return _Rewritten(changed=True, content=after)
     except AltTextError as exc:
-        for outcome, _ in entries:
-            if outcome.action in ("filled", "decorative"):
-                outcome.action, outcome.error = "failed", f"page not rewritten: {exc}"
-        return _Rewritten(error=FileError(entries[0][0].image.rel_page, f"not rewritten: {exc}"))
-    if after == before:
-        return _Rewritten()
-    if mode == "write":
-        return _Rewritten(changed=True)
+        return _Rewritten(error=_not_rewritten(entries, str(exc)))
     patch = unified_diff_bytes(_patch_path(path, root), before, after, _encoding_of(before))
     return _Rewritten(changed=True, patch=patch)
+
+
+def _not_rewritten(entries: list[_Entry], why: str) -> FileError:
+    """Turn a page's written alts into failures: the page stays as it was."""
+    for outcome, _ in entries:
+        if outcome.action in ("filled", "decorative"):
+            outcome.action, outcome.error = "failed", f"page not rewritten: {why}"
+    return FileError(entries[0][0].image.rel_page, f"not rewritten: {why}")
 
 
 def _encoding_of(data: bytes) -> str:

@@ -1,0 +1,228 @@
+"""Replace files atomically, and make the replacements survive a power cut.
+
+A page is always written to a temporary file in its own directory and renamed over the
+original, so a reader (or a run that is killed) sees the old page or the new one, never
+half of each. For the new page to survive a power cut too, its bytes must be on disk
+before the rename, and the rename itself must reach the disk (the directory is synced).
+
+One file: :func:`atomic_write` (an fsync of the file, the rename, an fsync of the
+directory). Many files: :func:`stage` each, then :func:`commit` them together — one
+durability barrier for the whole batch before the renames (on Linux a ``syncfs`` per
+filesystem instead of an fsync per file), then one for the directories at the end
+(:func:`sync_directories`). Either way no page is renamed before its bytes are durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from alttext.errors import RewriteError
+
+__all__ = ["Staged", "atomic_write", "commit", "discard", "stage", "sync_directories"]
+
+_TMP_SUFFIX = ".alttext-tmp"
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A file's new content, written next to it but not yet durable nor in place."""
+
+    target: Path
+    tmp: str
+
+
+def _target(path: Path) -> Path:
+    # Only a symlink needs resolving (its target is replaced, the link stays); a full
+    # realpath would lstat every component of every page's path.
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
+def _write_tmp(target: Path, data: bytes, *, durable: bool) -> str:
+    """Write ``data`` to a new temporary file beside ``target``, with its permission bits."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX
+    )
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return tmp_name
+
+
+def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = None) -> None:
+    """Replace the file at ``path`` with ``data`` atomically, keeping its permission bits.
+
+    Writes a temporary file in the same directory, flushes and fsyncs it, then renames it
+    over ``path``; a symlink is followed so the link stays a link. On any failure the
+    temporary file is removed and the original is untouched. A new file gets mode 0644.
+
+    The directory is fsynced too, so the rename survives a power cut; a caller writing
+    many files passes ``dirs_to_sync`` to collect the directories and calls
+    :func:`sync_directories` once at the end instead of once per file.
+
+    Raises:
+        RewriteError: the file could not be written or replaced.
+    """
+    target = _target(path)
+    tmp_name: str | None = None
+    try:
+        tmp_name = _write_tmp(target, data, durable=True)
+        os.replace(tmp_name, target)
+        tmp_name = None
+        if dirs_to_sync is None:
+            _fsync_dir(target.parent)
+        else:
+            dirs_to_sync.add(target.parent)
+    except OSError as exc:
+        raise RewriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+
+
+def stage(path: Path, data: bytes) -> Staged:
+    """Write ``data`` beside ``path`` for a later :func:`commit`; ``path`` is untouched.
+
+    Raises:
+        RewriteError: the temporary file could not be written.
+    """
+    target = _target(path)
+    try:
+        return Staged(target, _write_tmp(target, data, durable=False))
+    except OSError as exc:
+        raise RewriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def commit(staged: Iterable[Staged], dirs_to_sync: set[Path]) -> list[tuple[Staged, str]]:
+    """Make every staged file durable with one barrier, then rename each into place.
+
+    The directories renamed into are added to ``dirs_to_sync`` (see
+    :func:`sync_directories`). Returns the files that could not be renamed, with why; their
+    temporary files are removed and their targets untouched.
+    """
+    staged = list(staged)
+    try:
+        _make_durable([s.tmp for s in staged])
+    except OSError as exc:  # nothing is renamed before its bytes are safe
+        discard(staged)
+        return [(item, f"cannot write {item.target}: {exc.strerror or exc}") for item in staged]
+    failed = []
+    for item in staged:
+        try:
+            os.replace(item.tmp, item.target)
+        except OSError as exc:
+            failed.append((item, f"cannot replace {item.target}: {exc.strerror or exc}"))
+            discard([item])
+            continue
+        dirs_to_sync.add(item.target.parent)
+    return failed
+
+
+def discard(staged: Iterable[Staged]) -> None:
+    """Remove staged temporary files (an interrupted run): their targets stay as they were."""
+    for item in staged:
+        with contextlib.suppress(OSError):
+            os.unlink(item.tmp)
+
+
+def sync_directories(directories: set[Path]) -> None:
+    """Make the renames in ``directories`` durable (see ``dirs_to_sync``).
+
+    One ``syncfs`` per filesystem where the platform has it, else an fsync per directory.
+    """
+    if not directories:
+        return
+    if _syncfs() is not None and _sync_filesystems(sorted(directories)):
+        return
+    for directory in sorted(directories):
+        _fsync_dir(directory)
+
+
+def _make_durable(paths: list[str]) -> None:
+    """Flush the files at ``paths`` to disk: a ``syncfs`` per filesystem, else fsync each."""
+    if not paths:
+        return
+    if _syncfs() is not None and _sync_filesystems(paths):
+        return
+    for path in paths:
+        _fsync_path(path)
+
+
+def _sync_filesystems(paths: Iterable[str | Path]) -> bool:
+    """``syncfs`` once per filesystem holding ``paths``; ``False`` if any call failed."""
+    syncfs = _syncfs()
+    assert syncfs is not None
+    seen: set[int] = set()
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            device = os.fstat(fd).st_dev
+            if device in seen:
+                continue
+            seen.add(device)
+            if syncfs(fd) != 0:
+                return False
+        finally:
+            os.close(fd)
+    return True
+
+
+@lru_cache(maxsize=1)
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)`` (not in :mod:`os`), or ``None`` elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    result: Callable[[int], int] = function
+    return result
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not every platform can open a directory.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
