@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import stat
 import sys
@@ -30,6 +31,7 @@ from alttext.errors import RewriteError
 __all__ = ["Staged", "atomic_write", "commit", "discard", "stage", "sync_directories"]
 
 _TMP_SUFFIX = ".alttext-tmp"
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,7 @@ def _write_tmp(target: Path, data: bytes, *, durable: bool) -> str:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX
-    )
+    fd, tmp_name = _create_tmp(target)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -67,6 +67,24 @@ def _write_tmp(target: Path, data: bytes, *, durable: bool) -> str:
             os.unlink(tmp_name)
         raise
     return tmp_name
+
+
+_COUNTER = itertools.count()
+
+
+def _create_tmp(target: Path) -> tuple[int, str]:
+    """Create a new, private temporary file beside ``target`` (``O_EXCL``: never an old one).
+
+    Named from the process id and a counter (mkstemp's random names cost more, and a
+    batch creates hundreds); a name that exists already falls back to mkstemp.
+    """
+    name = os.path.join(
+        target.parent, f".{target.name}.{os.getpid()}-{next(_COUNTER)}{_TMP_SUFFIX}"
+    )
+    try:
+        return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600), name
+    except FileExistsError:
+        return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX)
 
 
 def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = None) -> None:
@@ -153,7 +171,7 @@ def sync_directories(directories: set[Path]) -> None:
     """
     if not directories:
         return
-    if _syncfs() is not None and _sync_filesystems(sorted(directories)):
+    if _syncfs() is not None and _sync_filesystems(_one_per_device(directories)):
         return
     for directory in sorted(directories):
         _fsync_dir(directory)
@@ -163,10 +181,21 @@ def _make_durable(paths: list[str]) -> None:
     """Flush the files at ``paths`` to disk: a ``syncfs`` per filesystem, else fsync each."""
     if not paths:
         return
-    if _syncfs() is not None and _sync_filesystems(paths):
+    if _syncfs() is not None and _sync_filesystems(_one_per_device(paths)):
         return
     for path in paths:
         _fsync_path(path)
+
+
+def _one_per_device(paths: Iterable[str | Path]) -> list[str | Path]:
+    """One path per filesystem among ``paths`` (a site is usually on one)."""
+    devices: dict[int, str | Path] = {}
+    for path in paths:
+        try:
+            devices.setdefault(os.stat(path).st_dev, path)
+        except OSError:
+            continue
+    return list(devices.values())
 
 
 def _sync_filesystems(paths: Iterable[str | Path]) -> bool:

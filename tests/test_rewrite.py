@@ -509,3 +509,21 @@ def test_large_page_diff_is_one_small_hunk() -> None:
     diff = unified_diff("big.html", before, after, "utf-8")
     assert diff.count("\n@@ ") == 1
     assert len(diff.splitlines()) == 2 + 1 + 3 + 2 + 3
+
+
+def test_a_temporary_name_that_exists_is_never_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+
+    import alttext.durable as durable
+
+    page = tmp_path / "p.html"
+    page.write_bytes(b"old")
+    monkeypatch.setattr(durable, "_COUNTER", itertools.count(7))
+    squatter = tmp_path / f".p.html.{os.getpid()}-7.alttext-tmp"
+    squatter.symlink_to(tmp_path / "elsewhere")  # e.g. planted by another user
+    staged = durable.stage(page, b"new")
+    assert staged.tmp != str(squatter) and not (tmp_path / "elsewhere").exists()
+    assert durable.commit([staged], set()) == []
+    assert page.read_bytes() == b"new" and squatter.is_symlink()

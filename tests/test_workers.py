@@ -204,3 +204,26 @@ def test_python_dash_m_check_with_spawned_workers(big_site: Path) -> None:
     assert done.returncode == 1, done.stderr
     one = CliRunner().invoke(main, ["check", str(big_site), "--format", "json", "--workers", "1"])
     assert done.stdout == one.output
+
+
+def test_records_that_cross_processes_pickle_to_equal_copies() -> None:
+    import pickle
+
+    from alttext.captioners.metadata import EmbeddedAlt
+    from alttext.pipeline.check import PageAudit
+    from alttext.pipeline.fix import ImageAt, ImageOutcome
+    from alttext.rules.model import FileError, Finding, Severity
+
+    finding = Finding("a.html", 1, 2, "image-alt", Severity.ERROR, "m", "img", None, "<img>")
+    at = ImageAt("a.html", 1, 2, "img", "x.png", "<img src=x.png>", 10, 25)
+    records: list[object] = [
+        finding,
+        FileError("b.html", "cannot read file"),
+        EmbeddedAlt("A cat", "xmp", "en"),
+        PageAudit(Path("a.html"), "a.html", 3, (finding,), None, ("picked",)),
+        at,
+        ImageOutcome(at, "filled", alt="A cat", content_hash="ab"),
+    ]
+    for record in records:
+        copy = pickle.loads(pickle.dumps(record))
+        assert copy == record and type(copy) is type(record)

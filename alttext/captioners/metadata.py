@@ -26,6 +26,8 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from alttext.records import compact_pickle
+
 __all__ = ["SOURCES", "EmbeddedAlt", "is_junk", "pick_language", "read_embedded_alt"]
 
 #: Every source this module reads, in order of preference (best first).
@@ -64,6 +66,7 @@ Alternative = tuple[str | None, str]
 """One language alternative: (BCP 47 tag or ``None``, text)."""
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class EmbeddedAlt:
     """A description found in the image's own metadata.

@@ -51,6 +51,7 @@ from alttext.errors import ConfigError, ImageError, ImageFetchError, ImageRefuse
 from alttext.images.fetch import NetworkPolicy, fetch
 from alttext.images.probe import probe
 from alttext.images.srcset import Candidate, best, parse_srcset
+from alttext.records import compact_pickle
 
 __all__ = [
     "LAZY_ATTRIBUTES",
@@ -132,6 +133,7 @@ class ResolvedSource:
     site_root: Path
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class LoadedImage:
     """An image's bytes and what they are.

@@ -13,6 +13,7 @@ from pathlib import Path
 from alttext.config import Config
 from alttext.errors import ConfigError, ScanError
 from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef
+from alttext.records import compact_pickle
 from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
 from alttext.scan.model import ImageElement
@@ -71,6 +72,7 @@ def iter_pages(
         yield scan_file(path, root, with_context=with_context)
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class PageAudit:
     """One page's audit: what crosses a worker-process boundary (not the page's text).

@@ -32,6 +32,7 @@ from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import LAZY_ATTRIBUTES, LoadedImage, load_ref
 from alttext.pipeline.check import audit_pages, image_ref, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
+from alttext.records import compact_pickle
 from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
@@ -50,6 +51,7 @@ Mode = Literal["write", "dry-run", "patch"]
 DEFAULT_JOBS = 8
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class ImageAt:
     """Where an image is: what a report and a rewrite need, without the scan's context."""
@@ -78,6 +80,7 @@ class ImageAt:
         )
 
 
+@compact_pickle
 @dataclass(slots=True)
 class ImageOutcome:
     """What happened to one image that needed alt text."""
@@ -219,6 +222,7 @@ class _Loader:
         )
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """What a scan worker found out about one image to fill (no image bytes: they stay).

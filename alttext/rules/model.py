@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from alttext.records import compact_pickle
+
 
 class Severity(IntEnum):
     """How bad a finding is; ordered so ``>=`` compares with a ``--fail-on`` threshold."""
@@ -166,6 +168,7 @@ RULES: dict[str, Rule] = {
 }
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One rule violation at one element of one file.
@@ -186,6 +189,7 @@ class Finding:
     snippet: str
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class FileError:
     """A file that could not be scanned (unreadable, undecodable)."""
