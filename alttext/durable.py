@@ -171,7 +171,7 @@ def sync_directories(directories: set[Path]) -> None:
     """
     if not directories:
         return
-    if _syncfs() is not None and _sync_filesystems(_one_per_device(directories)):
+    if _syncfs() is not None and _sync_filesystems(directories):
         return
     for directory in sorted(directories):
         _fsync_dir(directory)
@@ -181,38 +181,28 @@ def _make_durable(paths: list[str]) -> None:
     """Flush the files at ``paths`` to disk: a ``syncfs`` per filesystem, else fsync each."""
     if not paths:
         return
-    if _syncfs() is not None and _sync_filesystems(_one_per_device(paths)):
+    if _syncfs() is not None and _sync_filesystems(paths):
         return
     for path in paths:
         _fsync_path(path)
 
 
-def _one_per_device(paths: Iterable[str | Path]) -> list[str | Path]:
-    """One path per filesystem among ``paths`` (a site is usually on one)."""
-    devices: dict[int, str | Path] = {}
-    for path in paths:
-        try:
-            devices.setdefault(os.stat(path).st_dev, path)
-        except OSError:
-            continue
-    return list(devices.values())
-
-
 def _sync_filesystems(paths: Iterable[str | Path]) -> bool:
-    """``syncfs`` once per filesystem holding ``paths``; ``False`` if any call failed."""
+    """``syncfs`` once per filesystem holding ``paths``; ``False`` (fall back) on any failure."""
     syncfs = _syncfs()
     assert syncfs is not None
-    seen: set[int] = set()
-    for path in paths:
+    one_per_device: dict[int, str | Path] = {}
+    try:
+        for path in paths:  # a site is usually on one filesystem: one call in all
+            one_per_device.setdefault(os.stat(path).st_dev, path)
+    except OSError:
+        return False
+    for path in one_per_device.values():
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
             return False
         try:
-            device = os.fstat(fd).st_dev
-            if device in seen:
-                continue
-            seen.add(device)
             if syncfs(fd) != 0:
                 return False
         finally:

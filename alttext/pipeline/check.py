@@ -49,9 +49,7 @@ class CheckReport:
 
     def failed(self, threshold: Severity | None) -> bool:
         """Whether any finding is at or above ``threshold`` (never when ``None``)."""
-        return threshold is not None and any(
-            count and severity >= threshold for severity, count in self.severities.items()
-        )
+        return threshold is not None and any(s >= threshold for s in self.severities)
 
 
 def scan_root(paths: Iterable[Path], site_root: Path | None) -> Path:
@@ -112,7 +110,8 @@ class PageAuditor:
         self.audit = audit
         self.settings = config.rule_settings()
         self.probe = (probe_factory or local_size_probe)(config.site_root or root)
-        self.unreviewed = _unreviewed_check(config, config.site_root or root)
+        # Loads the catalog: only when the audit will run.
+        self.unreviewed = _unreviewed_check(config, config.site_root or root) if audit else None
 
     def __call__(self, path: Path) -> PageAudit:
         """Audit the page at ``path``."""

@@ -363,11 +363,11 @@ def _run(
     # Every page with images to fill, in scan order, until its rewrite is collected into
     # the report: pages leave in order, so the report keeps page order in flat memory.
     in_order: deque[_PageWork] = deque()
-    # Pages rewritten (staged beside the original) and waiting to be committed together.
+    # Pages rewritten (new content in memory), waiting to be committed together.
     to_commit: list[tuple[_PageWork, _Rewritten]] = []
     patches: list[bytes] = []
-    # Rewrites run on a few threads: each waits mostly on its fsync, and they overlap.
-    # Directories are fsynced once at the end (the renames are atomic either way).
+    # New page content is worked out on a few writer threads; commit_pages writes it. The
+    # directories renamed into get one durability barrier at the end.
     dirs_to_sync: set[Path] = set()
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
