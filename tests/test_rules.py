@@ -79,6 +79,10 @@ def rules_for(html: str, settings: RuleSettings | None = None, probe=None) -> li
         ('<a href=/><img src=a alt=""><img src=b alt="Home"></a>', []),
         ('<button><img src=h.png alt=""></button>', ["button-name"]),
         ('<button>Save <img src=h.png alt=""></button>', []),
+        # a hidden icon neither names its control nor is audited; a visible image beside it is
+        ('<a href=/><svg aria-hidden="true"></svg><img src=h.png alt=""></a>', ["link-name"]),
+        ('<a href=/><svg aria-hidden="true"></svg><img src=h.png alt="Home"></a>', []),
+        ('<button><img src=h.png hidden><img src=s.png alt=""></button>', ["button-name"]),
     ],
 )
 def test_axe_rules(html: str, expected: list[str]) -> None:

@@ -85,6 +85,13 @@ def test_hidden_template_noscript_and_ignore_markers() -> None:
     assert not (f.in_template or f.in_noscript or f.ignored)
 
 
+def test_hidden_images_carry_no_control_the_visible_ones_do() -> None:
+    icon, photo = scan('<a href="/x"><svg aria-hidden="true"></svg><img src=p alt=""></a>')
+    assert icon.hidden and icon.control is None
+    assert photo.control is not None and photo.control.href == "/x"
+    assert not photo.control.named_by_content
+
+
 def test_context_lang_link_figure_heading_title() -> None:
     html = (
         '<html lang="de"><head><title>Seite</title></head><body><h2>Intro</h2>'

@@ -21,15 +21,14 @@ from alttext.scan.names import is_presentational
 SizeProbe = Callable[[ImageElement], "tuple[int, int] | None"]
 
 _SVG_IMG_ROLES = frozenset({"img", "graphics-document", "graphics-symbol"})
-_IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|webp|svg|avif)\s*$", re.IGNORECASE)
-_CAMERA_DEFAULT = re.compile(
-    r"^(?:img|dsc[nf]?|pxl|mvimg|gopr|dji|sam|wp|vid|photo)[_-]?\d{3,}[\w.-]*$", re.IGNORECASE
-)
-_SCREENSHOT_DEFAULT = re.compile(
-    r"^(?:screen\s?shot|screenshot|cleanshot)(?:\s+from)?[\s_-]+\d{4}-\d{2}-\d{2}", re.IGNORECASE
-)
-_UUID_OR_HASH = re.compile(
-    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,})$",
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".avif")
+# Camera defaults, screenshot defaults, a UUID or a long hex hash: one anchored pattern
+# (one match attempt per alt instead of three).
+_DEFAULT_NAME = re.compile(
+    r"(?:img|dsc[nf]?|pxl|mvimg|gopr|dji|sam|wp|vid|photo)[_-]?\d{3,}[\w.-]*$"
+    r"|(?:screen\s?shot|screenshot|cleanshot)(?:\s+from)?[\s_-]+\d{4}-\d{2}-\d{2}"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    r"|[0-9a-f]{16,}$",
     re.IGNORECASE,
 )
 _PLACEHOLDERS = frozenset(
@@ -93,12 +92,7 @@ def is_filename_alt(alt: str, src: str | None) -> bool:
         name = _file_name(src)
         if name and value.lower() == name:
             return True
-    return bool(
-        _IMAGE_EXT.search(value)
-        or _CAMERA_DEFAULT.match(value)
-        or _SCREENSHOT_DEFAULT.match(value)
-        or _UUID_OR_HASH.match(value)
-    )
+    return value.lower().endswith(_IMAGE_EXTENSIONS) or _DEFAULT_NAME.match(value) is not None
 
 
 def is_placeholder_alt(alt: str) -> bool:

@@ -72,6 +72,10 @@ class ImageElement:
 
     Offsets are character offsets into the decoded page text; ``snippet`` is
     ``text[start:end]``, the exact original start tag.
+
+    ``control`` is the link or button around the image, or ``None`` when there is none,
+    when the image is hidden (no rule and no caption reads a hidden image's control), and
+    when the page was scanned with ``names=False``.
     """
 
     page: Path

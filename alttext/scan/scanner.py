@@ -68,12 +68,16 @@ def _parser() -> etree.HTMLParser:
 # order. Only the image roles: a page's many ``role=navigation``/``button`` elements are not
 # images (they matter as ancestors, which the tree answers). Inputs are filtered by type
 # afterwards (``is_image_like``), as XPath 1.0 cannot compare case-insensitively.
-_CANDIDATES = etree.XPath(
-    "//img|//input|//area|//svg|//object"
-    + "|//@role["
-    + " or ".join(f".='{role}'" for role in sorted(IMAGE_ROLES))
-    + "]/.."
+_IMAGE_TAG_NAMES = tuple(sorted(IMAGE_TAGS))
+_IMAGE_ROLE_HOLDERS_PATH = (
+    "//@role[" + " or ".join(f".='{role}'" for role in sorted(IMAGE_ROLES)) + "]/.."
 )
+_CANDIDATES = etree.XPath(
+    "|".join(f"//{name}" for name in _IMAGE_TAG_NAMES) + "|" + _IMAGE_ROLE_HOLDERS_PATH
+)
+# Most pages have no image role: then one C-level walk by tag name finds the candidates,
+# a third cheaper than the union's six walks.
+_IMAGE_ROLE_HOLDERS = etree.XPath(_IMAGE_ROLE_HOLDERS_PATH)
 _HEADING = etree.XPath(
     "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]"
 )
@@ -392,7 +396,9 @@ def _describe(
             picture_srcsets = [
                 s.get("srcset", "") for s in up.picture.iter("source") if s.get("srcset")
             ]
-        if names and up.control is not None:
+        # A hidden image's control is never read (the rules skip hidden images, fix never
+        # captions them) and icon links full of aria-hidden SVGs are common: skip it.
+        if names and up.control is not None and not hidden:
             control = facts.controls.get(up.control)
             if control is None:
                 image_named = bool(
@@ -402,7 +408,6 @@ def _describe(
                         if doc is not None
                         else image_name(el)
                     )
-                    and not hidden
                 )
                 control = facts.controls[up.control] = _control(
                     up.control,
@@ -514,7 +519,9 @@ def scan_text(
         doc = None
     elements: list[etree._Element] = []
     if doc is not None:
-        found = _CANDIDATES(doc)
+        found = (
+            _CANDIDATES(doc) if _IMAGE_ROLE_HOLDERS(doc) else list(doc.iter(*_IMAGE_TAG_NAMES))
+        )
         if isinstance(found, list):
             elements = [
                 e
@@ -534,10 +541,11 @@ def scan_text(
     page_title = None
     base_href = None
     if doc is not None:
-        title = doc.find(".//title")
+        # iter() walks in C; ElementPath's find() would step through every element in Python
+        # on the usual page without a <base>.
+        title = next(doc.iter("title"), None)
         page_title = text_of(title) or None if title is not None else None
-        base = doc.find(".//base[@href]")
-        base_href = base.get("href") if base is not None else None
+        base_href = next((b.get("href") for b in doc.iter("base") if "href" in b.attrib), None)
     positions = _line_col(text, [t.start for t in tags])
     facts = _PageFacts()
     images = []
