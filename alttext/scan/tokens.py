@@ -162,13 +162,20 @@ def last_start_tag(
 _START_TAG = re.compile(
     r"""<([a-zA-Z][^\s/>]*+)((?:[\s/]*+""" + _ATTR + r""")*+)[\s/]*+>""", re.DOTALL
 )
-_NAME_STARTS: dict[str, re.Pattern[str]] = {}
+_NAME_STARTS: dict[tuple[str, bool], re.Pattern[str]] = {}
 
 
-def _name_start(name: str) -> re.Pattern[str]:
-    pattern = _NAME_STARTS.get(name)
+def _name_start(name: str, *, lower_case_text: bool = False) -> re.Pattern[str]:
+    """``<name`` followed by a tag-name end; case-sensitive for already lower-cased text.
+
+    A case-sensitive pattern is searched for as a whole literal (fast); an IGNORECASE one
+    stops at every ``<``.
+    """
+    key = (name, lower_case_text)
+    pattern = _NAME_STARTS.get(key)
     if pattern is None:
-        pattern = _NAME_STARTS[name] = re.compile(rf"<{re.escape(name)}(?=[\s/>])", re.IGNORECASE)
+        flags = 0 if lower_case_text else re.IGNORECASE
+        pattern = _NAME_STARTS[key] = re.compile(rf"<{re.escape(name)}(?=[\s/>])", flags)
     return pattern
 
 
@@ -178,6 +185,7 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self.text = text
         self._line_ends: list[int] | None = None
+        self._lowered: str | None = None
         #: start tags by name, then by end line (filled by start_tags_by_end_line)
         self.tags_by_name: dict[str, dict[int, list[tuple[int, int, str]]]] = {}
 
@@ -190,6 +198,17 @@ class LineIndex:
             lengths = accumulate(map(len, self.text.split("\n")))
             self._line_ends = [end + number for number, end in enumerate(lengths)]
         return self._line_ends
+
+    @property
+    def ascii_lowered(self) -> str | None:
+        """The text lower-cased, when it is ASCII (so every offset stays the same); else None.
+
+        HTML tag names are case-insensitive in ASCII only, so outside ASCII the caller keeps
+        to a case-insensitive search of the original text.
+        """
+        if self._lowered is None and self.text.isascii():
+            self._lowered = self.text.lower()
+        return self._lowered
 
     @property
     def count(self) -> int:
@@ -215,7 +234,13 @@ def start_tags_by_end_line(
     line, counted_to = 1, 0
     match_at = _START_TAG.match
     count = text.count
-    for hit in _name_start(name).finditer(text):
+    lowered = index.ascii_lowered
+    hits = (
+        _name_start(name, lower_case_text=True).finditer(lowered)
+        if lowered is not None
+        else _name_start(name).finditer(text)
+    )
+    for hit in hits:
         match = match_at(text, hit.start())
         if match is not None:
             end = match.end() - 1
