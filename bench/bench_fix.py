@@ -1,11 +1,12 @@
 """Benchmarks of ``alttext fix`` against the loopback WaveSpeed server, every run end to end.
 
 Every timed ``fix`` or ``check`` is ``python -m alttext ...`` in a fresh subprocess (start-up,
-imports and all); peak RSS comes from ``os.wait4``. The WaveSpeed API is the test suite's
-stateful loopback server (``tests/servers/wavespeed.py``) with a fixed per-task latency: in
-sync mode the submit answers after ``--latency`` seconds; in polling mode a task is
-``processing`` until ``--latency`` seconds after its submit and ``completed`` at the first poll
-after that. Images are uploaded through tickets (the default transport for local files).
+imports and all); peak RSS is the ``VmHWM`` of that process and of its largest worker,
+sampled while they run. The WaveSpeed API is the test suite's stateful loopback server
+(``tests/servers/wavespeed.py``) with a fixed per-task latency: in sync mode the submit
+answers after ``--latency`` seconds; in polling mode a task is ``processing`` until
+``--latency`` seconds after its submit and ``completed`` at the first poll after that.
+Images are uploaded through tickets (the default transport for local files).
 
 Scenarios:
 
@@ -43,6 +44,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +125,51 @@ def env() -> dict[str, str]:
     return out
 
 
-def timed(cmd: list[str]) -> tuple[float, int, int]:
-    """Run ``cmd``; return wall seconds, exit status and peak RSS in MiB."""
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (workers, a forkserver and its children), from ``/proc``."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                kids = [int(k) for k in (task / "children").read_text().split()]
+                found.extend(kids)
+                todo.extend(kids)
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
+def _hwm_kib(pid: int) -> int:
+    """``VmHWM`` (peak resident set) of ``pid`` in KiB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+@dataclass
+class Run:
+    """One timed command: wall seconds, exit status, peak RSS of the main process and of
+    the largest worker (MiB, from ``VmHWM`` sampled every 20 ms while they run)."""
+
+    seconds: float
+    code: int
+    main_mib: float
+    worker_mib: float
+
+
+def timed(cmd: list[str]) -> Run:
+    """Run ``cmd``, sampling the peak RSS of it and of its child processes.
+
+    ``VmHWM`` rather than ``wait4``'s ``ru_maxrss``: Linux carries ``ru_maxrss`` over from
+    the parent across fork and exec, so this growing harness would inflate every figure.
+    ``VmHWM`` is a peak, so a sample shortly before a process exits still sees its maximum.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO
@@ -132,11 +177,19 @@ def timed(cmd: list[str]) -> tuple[float, int, int]:
     assert proc.stderr is not None
     err = threading.Thread(target=proc.stderr.read, daemon=True)  # never block on a full pipe
     err.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    peaks: dict[int, int] = {}
+    while True:
+        for pid in [proc.pid, *_descendants(proc.pid)]:
+            peaks[pid] = max(peaks.get(pid, 0), _hwm_kib(pid))
+        done, status = os.waitpid(proc.pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.02)
     seconds = time.perf_counter() - start
     err.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, proc.returncode, usage.ru_maxrss // 1024
+    main = peaks.pop(proc.pid, 0)
+    worker = max(peaks.values(), default=0)
+    return Run(seconds, os.waitstatus_to_exitcode(status), main / 1024, worker / 1024)
 
 
 def fix_cmd(site: Path, server: LatencyServer, cache: Path, *extra: str) -> list[str]:
@@ -289,7 +342,8 @@ def scenario_a(runs: int, latency: float) -> list[dict[str, Any]]:
                     cmd += [str(cache), str(latency), API_KEY]
                 else:
                     cmd = fix_cmd(copy, server, cache, "--jobs", "16", *extra)
-                seconds, code, _ = timed(cmd)
+                result = timed(cmd)
+                seconds, code = result.seconds, result.code
                 submits.append(len(server.requests("submit")))
                 codes.append(code)
                 times.append(seconds)
@@ -321,7 +375,8 @@ def scenario_b(latency: float) -> dict[str, Any]:
     copy, cache = fresh(site, "b-site"), WORK / "b-cache"
     shutil.rmtree(cache, ignore_errors=True)
     with serving(latency) as server:
-        seconds, code, _ = timed(fix_cmd(copy, server, cache, "--jobs", "16"))
+        result = timed(fix_cmd(copy, server, cache, "--jobs", "16"))
+        seconds, code = result.seconds, result.code
         submits = len(server.requests("submit"))
     changed = sum(b'alt="' in p.read_bytes() for p in copy.glob("*.html"))
     log(f"b: {seconds:.2f}s exit {code} submits {submits} pages with alt {changed}")
@@ -334,9 +389,10 @@ def warm(site: Path, name: str) -> Path:
     shutil.rmtree(cache, ignore_errors=True)
     copy = fresh(site, f"{name}-warmup")
     with serving(0.0) as server:
-        seconds, code, _ = timed(
+        result = timed(
             fix_cmd(copy, server, cache, "--jobs", "16", "--sync", "--site-root", str(copy))
         )
+        seconds, code = result.seconds, result.code
         submits = len(server.requests("submit"))
     log(f"warm-up {name}: {seconds:.1f}s exit {code} submits {submits}")
     shutil.rmtree(copy)
@@ -354,11 +410,12 @@ def scenario_c(runs: int, corpus_pages: int) -> list[dict[str, Any]]:
             for run in range(runs):
                 copy = fresh(site, "c-fix")
                 cmd = fix_cmd(copy, server, cache, "--jobs", "16", "--site-root", str(copy))
-                seconds, code, _ = timed(cmd)
+                result = timed(cmd)
+                seconds, code = result.seconds, result.code
                 fix_times.append(seconds)
                 codes.append(code)
                 copy = fresh(site, "c-check")
-                check_s, _, _ = timed(check_cmd(copy, "--site-root", str(copy)))
+                check_s = timed(check_cmd(copy, "--site-root", str(copy))).seconds
                 check_times.append(check_s)
                 ratios.append(seconds / check_s)
                 log(f"c {label} run {run}: fix {seconds:.2f}s check {check_s:.2f}s")
@@ -386,16 +443,18 @@ def scenario_d(sizes: list[int]) -> list[dict[str, Any]]:
         count, size = html_bytes(site)
         with serving(0.0) as server:
             copy = fresh(site, "d-fix")
-            seconds, code, rss = timed(
-                fix_cmd(copy, server, cache, "--jobs", "16", "--site-root", str(copy))
-            )
+            result = timed(fix_cmd(copy, server, cache, "--jobs", "16", "--site-root", str(copy)))
+            seconds, code = result.seconds, result.code
             requests = len(server.requests())
         changed = sum(
             p.read_bytes() != (site / p.relative_to(copy)).read_bytes()
             for p in copy.rglob("*.html")
         )
         shutil.rmtree(copy)
-        log(f"d {pages}: {seconds:.1f}s exit {code} rss {rss} MiB changed {changed}")
+        log(
+            f"d {pages}: {seconds:.1f}s exit {code} peak RSS main {result.main_mib:.0f} MiB,"
+            f" worker {result.worker_mib:.0f} MiB, changed {changed}"
+        )
         rows.append(
             {
                 "pages": count,
@@ -403,7 +462,8 @@ def scenario_d(sizes: list[int]) -> list[dict[str, Any]]:
                 "seconds": seconds,
                 "pages_per_s": count / seconds,
                 "mb_per_s": size / 1e6 / seconds,
-                "peak_rss_mib": rss,
+                "peak_rss_main_mib": round(result.main_mib, 1),
+                "peak_rss_worker_mib": round(result.worker_mib, 1),
                 "files_changed": changed,
                 "backend_requests": requests,
                 "exit": code,
