@@ -251,7 +251,7 @@ def test_without_names_only_what_the_rules_read_is_left_out() -> None:
 def test_page_title_and_first_base_with_href() -> None:
     html = (
         '<html><head><title> My  page </title><base target="_blank"><base href="/static/">'
-        '</head><body><svg><title>Icon</title></svg><img src=a></body></html>'
+        "</head><body><svg><title>Icon</title></svg><img src=a></body></html>"
     )
     images = scan(html, with_context=True)
     assert [i.base_href for i in images] == ["/static/", "/static/"]

@@ -251,9 +251,7 @@ class _Inherited:
     in_svg: bool = False
     lang: str | None = None
     control: etree._Element | None = None
-    text_parent: etree._Element | None = None
     picture: etree._Element | None = None
-    figure: etree._Element | None = None
 
 
 class _PageFacts:
@@ -270,21 +268,25 @@ class _PageFacts:
 
     def of(self, el: etree._Element) -> _Inherited:
         """The facts ``el`` passes to its children."""
-        chain = []
-        node: etree._Element | None = el
-        base = _Inherited()
+        inherited = self.inherited
+        known = inherited.get(el)
+        if known is not None:  # siblings share a parent: the usual case
+            return known
+        chain = [el]
+        node = el.getparent()
+        base = _NOTHING_INHERITED
         while node is not None:
-            known = self.inherited.get(node)
+            known = inherited.get(node)
             if known is not None:
                 base = known
                 break
             chain.append(node)
             node = node.getparent()
-        inherited = self.inherited
+        special, passing = _SPECIAL_TAGS, _PASS_THROUGH_ATTRS
         for node in reversed(chain):
             # The common case inline (a div, section, span...: nothing to pass on): this
             # runs for every ancestor of every image.
-            if node.tag in _SPECIAL_TAGS or not _PASS_THROUGH_ATTRS.isdisjoint(node.keys()):
+            if node.tag in special or not passing.isdisjoint(node.keys()):
                 base = _extend(base, node)
             inherited[node] = base
         return base
@@ -308,16 +310,9 @@ _PASS_THROUGH_ATTRS = frozenset(
         "href",
     }
 )
-_SPECIAL_TAGS = _PARENT_TEXT_TAGS | {
-    "a",
-    "button",
-    "template",
-    "noscript",
-    "map",
-    "svg",
-    "picture",
-    "figure",
-}
+# Tags that pass something on to their descendants. Not the text parents (p, li, td...)
+# or <figure>: only a few images need those, found by a walk up when asked for.
+_SPECIAL_TAGS = frozenset({"a", "button", "template", "noscript", "map", "svg", "picture"})
 
 
 def _extend(base: _Inherited, node: etree._Element) -> _Inherited:
@@ -327,9 +322,6 @@ def _extend(base: _Inherited, node: etree._Element) -> _Inherited:
         return base  # most ancestors (div, section, main...) change nothing: share the facts
     role = role_of(node.get("role")) if "role" in attrib else None
     is_control = (tag == "a" and "href" in attrib) or tag == "button" or role in ("link", "button")
-    is_text_parent = (
-        tag in _PARENT_TEXT_TAGS or (tag == "a" and "href" in attrib) or role == "button"
-    )
     lang = base.lang
     if "lang" in attrib or "xml:lang" in attrib:
         lang = node.get("lang") or node.get("xml:lang") or lang
@@ -342,13 +334,18 @@ def _extend(base: _Inherited, node: etree._Element) -> _Inherited:
         in_svg=base.in_svg or tag == "svg",
         lang=lang,
         control=node if is_control else base.control,
-        text_parent=node if is_text_parent else base.text_parent,
         picture=node if tag == "picture" else base.picture,
-        figure=node if tag == "figure" else base.figure,
     )
 
 
-_NO_CONTEXT = CaptionContext()  # frozen: one instance serves every element
+#: Where a described element is: page path, path relative to the root, line, column and
+#: the page's ``<base href>``.
+_Where = tuple[Path, str, int, int, "str | None"]
+_NOWHERE: _Where = (Path(), "", 0, 0, None)
+_NO_CONTEXT = CaptionContext()
+_NOTHING_INHERITED = (
+    _Inherited()
+)  # never mutated: _extend builds new ones  # frozen: one instance serves every element
 
 
 def _describe(
@@ -361,7 +358,9 @@ def _describe(
     index: LineIndex | None = None,
     facts: _PageFacts | None = None,
     names: bool = True,
-) -> dict[str, object]:
+    where: _Where | None = None,
+) -> ImageElement:
+    """Describe one located element; ``where`` says which page and where in it."""
     attrs = tag.attrs
     hidden = "hidden" in attrs or (attrs.get("aria-hidden", "").strip().lower() == "true")
     ignored = "data-alttext-ignore" in attrs
@@ -420,12 +419,18 @@ def _describe(
                     key=str(len(facts.controls)),
                     with_text=with_context,
                 )
-        if needs_parent_text and up.text_parent is not None:
-            parent_text = facts.visible_text(up.text_parent)
-        if with_context and up.figure is not None:
-            for child in up.figure.iter("figcaption"):
-                figcaption = text_of(child) or None
-                break
+        if needs_parent_text:
+            text_parent = next(
+                (a for a in el.iterancestors() if _is_parent_text_element(a, tag_of(a))), None
+            )
+            if text_parent is not None:
+                parent_text = facts.visible_text(text_parent)
+        if with_context:
+            figure = next(el.iterancestors("figure"), None)
+            if figure is not None:
+                for child in figure.iter("figcaption"):
+                    figcaption = text_of(child) or None
+                    break
     if el is not None and (tag.name == "svg" or in_svg):
         svg_title = image_name(el) if tag.name == "svg" else None
         for child in el:
@@ -448,21 +453,35 @@ def _describe(
             control_text=(control.text or None) if control else None,
             control_href=control.href if control else None,
         )
-    return {
-        "hidden": hidden,
-        "ignored": ignored,
-        "in_template": in_template,
-        "in_noscript": in_noscript,
-        "in_map": in_map,
-        "in_svg": in_svg,
-        "lang": lang,
-        "control": control,
-        "parent_text": parent_text,
-        "labelledby_text": labelledby,
-        "svg_title": svg_title,
-        "picture_srcsets": tuple(picture_srcsets),
-        "context": context,
-    }
+    page, rel_page, line, column, base_href = where or _NOWHERE
+    # Keyword arguments straight into the constructor: this runs for every image-like
+    # element of a site, and an intermediate dict unpacked with ** costs twice as much.
+    return ImageElement(
+        page=page,
+        rel_page=rel_page,
+        element=tag.name,
+        line=line,
+        column=column,
+        start=tag.start,
+        end=tag.end,
+        snippet=text[tag.start : tag.end] if text is not None else "",
+        attrs=attrs,
+        alt_state=AltState.of(attrs.get("alt")),
+        labelledby_text=labelledby,
+        svg_title=svg_title,
+        lang=lang,
+        hidden=hidden,
+        ignored=ignored,
+        in_noscript=in_noscript,
+        in_template=in_template,
+        in_map=in_map,
+        in_svg=in_svg,
+        control=control,
+        parent_text=parent_text,
+        picture_srcsets=tuple(picture_srcsets),
+        base_href=base_href,
+        context=context,
+    )
 
 
 def _locate(text: str, elements: list[etree._Element], index: LineIndex) -> list[StartTag] | None:
@@ -519,9 +538,7 @@ def scan_text(
         doc = None
     elements: list[etree._Element] = []
     if doc is not None:
-        found = (
-            _CANDIDATES(doc) if _IMAGE_ROLE_HOLDERS(doc) else list(doc.iter(*_IMAGE_TAG_NAMES))
-        )
+        found = _CANDIDATES(doc) if _IMAGE_ROLE_HOLDERS(doc) else list(doc.iter(*_IMAGE_TAG_NAMES))
         if isinstance(found, list):
             elements = [
                 e
@@ -548,26 +565,21 @@ def scan_text(
         base_href = next((b.get("href") for b in doc.iter("base") if "href" in b.attrib), None)
     positions = _line_col(text, [t.start for t in tags])
     facts = _PageFacts()
-    images = []
-    for tag, el, (line, column) in zip(tags, paired, positions, strict=True):
-        info = _describe(tag, el, doc, page_title, with_context, text, index, facts, names)
-        images.append(
-            ImageElement(
-                page=page,
-                rel_page=rel_page,
-                element=tag.name,
-                line=line,
-                column=column,
-                start=tag.start,
-                end=tag.end,
-                snippet=text[tag.start : tag.end],
-                attrs=tag.attrs,
-                alt_state=AltState.of(tag.attrs.get("alt")),
-                base_href=base_href,
-                **info,  # type: ignore[arg-type]
-            )
+    return tuple(
+        _describe(
+            tag,
+            el,
+            doc,
+            page_title,
+            with_context,
+            text,
+            index,
+            facts,
+            names,
+            (page, rel_page, line, column, base_href),
         )
-    return tuple(images)
+        for tag, el, (line, column) in zip(tags, paired, positions, strict=True)
+    )
 
 
 def scan_file(

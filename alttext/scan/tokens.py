@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # An attribute as the HTML tokenizer reads it. Possessive quantifiers keep the match linear
 # on hostile input (no backtracking into attribute values).
@@ -64,9 +64,11 @@ def is_image_like(name: str, attrs: Mapping[str, str]) -> bool:
 _CONTAINERS = ("template", "noscript")
 
 
-@dataclass(frozen=True, slots=True)
-class StartTag:
+class StartTag(NamedTuple):
     """One start tag as it stands in the source.
+
+    A named tuple: one is built for every image-like element of a site, at a third of a
+    frozen dataclass's cost.
 
     Attributes:
         name: lower-case tag name.
