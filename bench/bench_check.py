@@ -56,6 +56,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
 
+from installed import byte_compile_package  # noqa: E402
 from make_corpus import DEFAULT_OUT, CorpusSpec, generate  # noqa: E402
 
 from alttext.config import Config  # noqa: E402
@@ -395,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_child(mode, Path(root))))
         return 0
 
+    byte_compile_package()
     sizes = [int(s) for s in args.sizes.split(",")]
     corpora = []
     for size in sizes:

@@ -55,6 +55,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
+from installed import byte_compile_package  # noqa: E402
 from make_corpus import DEFAULT_OUT, CorpusSpec, generate  # noqa: E402
 from PIL import Image  # noqa: E402
 from servers import Received, Reply  # noqa: E402
@@ -484,6 +485,7 @@ def main() -> None:
     parser.add_argument("--only", default="a,b,c,d")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    byte_compile_package()
     WORK.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]

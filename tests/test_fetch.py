@@ -14,8 +14,9 @@ import requests
 from images_support import ImageServer, png_bytes, serve
 
 from alttext.errors import ConfigError, ImageFetchError, ImageRefused
-from alttext.images.fetch import NetworkPolicy, _PinnedAdapter, address_refusal, fetch
+from alttext.images.fetch import NetworkPolicy, address_refusal, fetch
 from alttext.images.resolve import ResolvedSource, SourceKind, load_image
+from alttext.images.transport import PinnedAdapter
 
 
 @pytest.fixture
@@ -271,7 +272,7 @@ def test_remote_load_identifies_the_image(server: ImageServer, tmp_path: Path) -
 
 def test_https_hop_keeps_sni_and_certificate_name_of_the_original_host() -> None:
     # No TLS server here: check the pool the pinned request would use (no connection made).
-    adapter = _PinnedAdapter("images.example")
+    adapter = PinnedAdapter("images.example")
     request = requests.Request("GET", "https://93.184.216.34:443/x.png").prepare()
     pool = adapter.get_connection_with_tls_context(request, True)
     assert pool.host == "93.184.216.34"

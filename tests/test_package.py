@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -45,6 +46,42 @@ def test_import_does_no_work() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_run_that_sends_no_request_does_not_import_requests(tmp_path: Path) -> None:
+    # requests costs ~0.1 s to import: a warm fix or a check of a local site must not pay it.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text('<img src="a.png" alt="A chart">', encoding="utf-8")
+    code = textwrap.dedent(
+        """
+        import atexit, sys
+        atexit.register(lambda: print("requests" in sys.modules, file=sys.stderr))
+        from alttext.cli import main
+        sys.argv = ["alttext", *sys.argv[1:]]
+        main()
+        """
+    )
+    env = {**os.environ, "WAVESPEED_API_KEY": "test-key"}
+    for args in (
+        ["check", str(site), "-q"],
+        [
+            "fix",
+            str(site),
+            "-q",
+            "--backend",
+            "wavespeed",
+            "--api-base",
+            "http://127.0.0.1:9",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == "False", (args, done.stderr)
 
 
 def test_unknown_attribute() -> None:

@@ -21,16 +21,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
-import requests.adapters
-import requests.auth
 
 from alttext import __version__
 from alttext.captioners.retry import Clock, RetryPolicy, Sleep
 from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, redact
+
+if TYPE_CHECKING:
+    # Imported when the first request is sent: ~0.1 s of start-up that a run answered
+    # entirely from the cache or the catalog never needs.
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,13 @@ def server_message(body: str) -> str:
     return " ".join(body.split())[:300]
 
 
-class _StripAuth(requests.auth.AuthBase):
-    """Removes any ``Authorization`` header, including one requests would take from .netrc."""
+def _strip_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
+    """Removes any ``Authorization`` header, including one requests would take from .netrc.
 
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers.pop("Authorization", None)
-        return r
+    requests takes any callable as ``auth`` (and then reads no .netrc either).
+    """
+    r.headers.pop("Authorization", None)
+    return r
 
 
 class Limiter:
@@ -172,6 +174,8 @@ class HttpClient:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
+            import requests.adapters
+
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
             # Retries are ours (policy-aware); urllib3 must not add its own on top.
@@ -230,6 +234,8 @@ class HttpClient:
             CaptionAPIError: an error answer, or a connection failure, after the retries.
             CaptionTimeout: no answer in time (``task_id`` is ``None``: it is unknown).
         """
+        import requests
+
         send_headers = dict(headers or {})
         if auth and self._api_key:
             send_headers["Authorization"] = f"Bearer {self._api_key}"
@@ -245,7 +251,7 @@ class HttpClient:
                     json=json,
                     data=data,
                     headers=send_headers,
-                    auth=None if auth else _StripAuth(),
+                    auth=None if auth else _strip_auth,
                     timeout=self._timeout(timeout, deadline),
                 )
             except requests.RequestException as exc:
@@ -293,6 +299,7 @@ class HttpClient:
         self, exc: requests.RequestException, *, what: str, timeout: Timeout | None
     ) -> tuple[Callable[[RetryPolicy], bool], CaptionAPIError | CaptionTimeout]:
         """Classify a requests exception: may it be retried, and what error reports it."""
+        import requests
         reason = self.redact(str(exc))[:300]
         if isinstance(exc, requests.exceptions.SSLError):
             # A certificate problem does not go away by asking again.

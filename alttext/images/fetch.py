@@ -22,7 +22,8 @@ stream gigabytes. :func:`fetch` therefore, for every hop of a redirect chain:
 - refuses a body over ``max_bytes`` by ``Content-Length`` before reading, and by counting
   decoded bytes while streaming;
 - sends no cookies, no auth and ignores proxy/netrc environment settings: requests go
-  straight through a bare ``HTTPAdapter``, never a ``Session``.
+  straight through a bare ``HTTPAdapter``, never a ``Session``
+  (:mod:`alttext.images.transport`, imported on the first remote fetch).
 
 Refusals by policy raise :class:`~alttext.errors.ImageRefused`; network and HTTP failures
 raise :class:`~alttext.errors.ImageFetchError`.
@@ -33,20 +34,16 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
-
-import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from alttext.errors import ConfigError, ImageFetchError, ImageRefused
 
 if TYPE_CHECKING:
-    from requests.adapters import _HostParams, _PoolKwargs
+    import requests
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -64,14 +61,10 @@ Resolver = Callable[[str, int], list[str]]
 """Maps (host, port) to IP address strings; injectable so tests need no DNS."""
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# Servers label images badly (octet-stream, no type at all), so only a type that is
-# clearly something else is refused here; the magic bytes decide what the data really is.
-_NEUTRAL_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 _METADATA = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +210,16 @@ def fetch(
                     )
                 current = _clean_url(urljoin(current, location), policy)
                 continue
-            return _read_body(current, response, policy, deadline, clock)
+            from alttext.images.transport import read_body
+
+            data, content_type = read_body(
+                current,
+                response,
+                policy.max_bytes,
+                lambda: clock() > deadline,
+                policy.deadline,
+            )
+            return FetchedResource(url=current, data=data, content_type=content_type or None)
     raise ImageFetchError(f"too many redirects (more than {policy.max_redirects}) from {url}")
 
 
@@ -235,27 +237,6 @@ def _clean_url(url: str, policy: NetworkPolicy) -> str:
         raise ImageFetchError(f"URL has no host: {url[:200]}")
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-
-
-class _PinnedAdapter(HTTPAdapter):
-    """An adapter whose TLS name checks use the original host while the URL holds its IP."""
-
-    def __init__(self, server_hostname: str) -> None:
-        super().__init__(max_retries=0)
-        self._server_hostname = server_hostname
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[_HostParams, _PoolKwargs]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        if host_params["scheme"] == "https":
-            # urllib3 pool options the stubs' TypedDict does not list.
-            extra = cast("dict[str, Any]", pool_kwargs)
-            extra["server_hostname"] = self._server_hostname
-            extra["assert_hostname"] = self._server_hostname
-        return host_params, pool_kwargs
 
 
 @contextmanager
@@ -284,43 +265,19 @@ def _request(
         "Accept": "image/avif,image/webp,image/*,*/*;q=0.5",
         "Accept-Encoding": "identity",
     }
-    with closing(_PinnedAdapter(ascii_host)) as adapter:
-        response = _send(adapter, url, parts, port, addresses, headers, policy, deadline, clock)
-        with response:
-            yield response
+    # requests is imported here, on the first remote fetch, not with this module.
+    from alttext.images.transport import PinnedAdapter, send
 
-
-def _send(
-    adapter: HTTPAdapter,
-    url: str,
-    parts: SplitResult,
-    port: int,
-    addresses: list[str],
-    headers: dict[str, str],
-    policy: NetworkPolicy,
-    deadline: float,
-    clock: Callable[[], float],
-) -> requests.Response:
-    """Try each checked address in turn until one connects."""
-    last_error: Exception | None = None
-    for address in addresses:
-        literal = f"[{address.replace('%', '%25')}]" if ":" in address else address
-        pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path, parts.query, ""))
-        prepared = requests.Request("GET", pinned, headers=headers).prepare()
-        timeout = (
+    def timeouts() -> tuple[float, float]:
+        return (
             _remaining(policy.connect_timeout, deadline, clock, url),
             _remaining(policy.read_timeout, deadline, clock, url),
         )
-        try:
-            return adapter.send(prepared, stream=True, timeout=timeout)
-        except requests.ConnectionError as exc:
-            # Includes ConnectTimeout: this address is unreachable, try the next one.
-            last_error = exc
-        except requests.Timeout as exc:
-            raise ImageFetchError(f"timed out waiting for {url}") from exc
-        except requests.RequestException as exc:
-            raise ImageFetchError(f"cannot fetch {url}: {exc}") from exc
-    raise ImageFetchError(f"cannot connect to {url}: {last_error}") from last_error
+
+    with closing(PinnedAdapter(ascii_host)) as adapter:
+        response = send(adapter, url, parts, port, addresses, headers, timeouts)
+        with response:
+            yield response
 
 
 def _checked_addresses(
@@ -342,46 +299,6 @@ def _checked_addresses(
                 " (use --allow-private-hosts to permit)"
             )
     return addresses
-
-
-def _read_body(
-    url: str,
-    response: requests.Response,
-    policy: NetworkPolicy,
-    deadline: float,
-    clock: Callable[[], float],
-) -> FetchedResource:
-    """Check status, type and length, then stream the body under the byte cap and deadline."""
-    if not 200 <= response.status_code < 300:
-        raise ImageFetchError(f"HTTP {response.status_code} {response.reason or ''} for {url}")
-    content_type = _media_type(response.headers)
-    if content_type not in _NEUTRAL_TYPES and not content_type.startswith("image/"):
-        raise ImageFetchError(f"not an image: server sent {content_type!r} for {url}")
-    declared = response.headers.get("Content-Length", "")
-    if declared.strip().isdigit() and int(declared) > policy.max_bytes:
-        raise ImageRefused(
-            f"image is {int(declared)} bytes, over the {policy.max_bytes} byte limit: {url}"
-        )
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        while chunk := response.raw.read1(_CHUNK, decode_content=True):
-            total += len(chunk)
-            if total > policy.max_bytes:
-                raise ImageRefused(f"image exceeds the {policy.max_bytes} byte limit: {url}")
-            chunks.append(chunk)
-            if clock() > deadline:
-                raise ImageFetchError(f"deadline of {policy.deadline:g} s exceeded for {url}")
-    except urllib3.exceptions.ReadTimeoutError as exc:
-        raise ImageFetchError(f"timed out reading {url}") from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ImageFetchError(f"connection failed while reading {url}: {exc}") from exc
-    return FetchedResource(url=url, data=b"".join(chunks), content_type=content_type or None)
-
-
-def _media_type(headers: Mapping[str, str]) -> str:
-    """The Content-Type without parameters, lower-cased; empty when absent."""
-    return headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
 
 
 def _remaining(timeout: float, deadline: float, clock: Callable[[], float], url: str) -> float:
