@@ -300,6 +300,7 @@ class HttpClient:
     ) -> tuple[Callable[[RetryPolicy], bool], CaptionAPIError | CaptionTimeout]:
         """Classify a requests exception: may it be retried, and what error reports it."""
         import requests
+
         reason = self.redact(str(exc))[:300]
         if isinstance(exc, requests.exceptions.SSLError):
             # A certificate problem does not go away by asking again.
