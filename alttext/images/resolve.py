@@ -41,7 +41,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -163,6 +163,7 @@ def load_ref(
     *,
     base_url: str | None = None,
     allow_remote: bool = True,
+    load: Callable[[ResolvedSource], LoadedImage] | None = None,
 ) -> LoadedImage:
     """Resolve and load one image, applying every lazy-load rule.
 
@@ -172,6 +173,9 @@ def load_ref(
         base_url: the site's public URL (``https://docs.example.com/``); URLs under it are
             read from ``site_root``.
         allow_remote: fetch other http(s) URLs (``--no-remote`` turns this off).
+        load: reads a resolved source (default: :func:`load_image` with ``policy`` and
+            ``allow_remote``); a caller loading many pages passes one that remembers
+            what it read, so a file referenced from many pages is read once.
 
     Returns:
         The loaded image.
@@ -181,16 +185,17 @@ def load_ref(
         ImageFetchError: the image could not be found, fetched or identified.
         ConfigError: ``base_url`` is not an absolute http(s) URL.
     """
+    if load is None:
+        load = functools.partial(load_image, policy=policy, allow_remote=allow_remote)
     resolved = resolve_source(ref, base_url=base_url)
-    image = load_image(resolved, policy, allow_remote=allow_remote)
+    image = load(resolved)
     if (
         image.size is not None
         and min(image.size) <= PLACEHOLDER_MAX_PX
         and resolved.attribute not in LAZY_ATTRIBUTES
         and _lazy_choice(ref) is not None
     ):
-        lazy = resolve_source(ref, base_url=base_url, prefer_lazy=True)
-        return load_image(lazy, policy, allow_remote=allow_remote)
+        return load(resolve_source(ref, base_url=base_url, prefer_lazy=True))
     return image
 
 

@@ -29,7 +29,13 @@ from alttext.config import Config
 from alttext.durable import Staged, commit, discard, stage, sync_directories
 from alttext.errors import AltTextError
 from alttext.images.fetch import NetworkPolicy
-from alttext.images.resolve import LAZY_ATTRIBUTES, LoadedImage, load_ref
+from alttext.images.resolve import (
+    LAZY_ATTRIBUTES,
+    LoadedImage,
+    ResolvedSource,
+    load_image,
+    load_ref,
+)
 from alttext.pipeline.check import audit_pages, image_ref, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
 from alttext.records import compact_pickle
@@ -171,7 +177,11 @@ _PAGE_INDEPENDENT = ("/", "http:", "https:", "data:")
 
 
 class _Loader:
-    """Loads images once per distinct reference (one image on 1,000 pages: one read)."""
+    """Loads images once per distinct reference and reads each file once.
+
+    One image on 1,000 pages is one read; so is one file referenced relatively from pages
+    in many folders (distinct references, one resolved source).
+    """
 
     def __init__(self, config: Config, site_root: Path) -> None:
         self.config = config
@@ -180,13 +190,14 @@ class _Loader:
             allow_private_hosts=config.allow_private_hosts, read_timeout=config.timeout
         )
         self._memo: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
+        self._sources: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
 
     def load(self, image: ImageElement) -> LoadedImage:
         attrs = image.attrs
         lazy = tuple((k, attrs[k]) for k in LAZY_ATTRIBUTES if k in attrs)
         src, srcset, base_href = attrs.get("src"), attrs.get("srcset"), image.base_href
         # Root-relative, absolute and data: references mean the same on every page, so
-        # one image used across a site's folders is still loaded once.
+        # their resolution is shared across a site's folders.
         page_dir: Path | None = image.page if base_href else image.page.parent
         references = [src, srcset, *(v for _, v in lazy), *image.picture_srcsets]
         if not base_href and all(r.strip().startswith(_PAGE_INDEPENDENT) for r in references if r):
@@ -200,17 +211,28 @@ class _Loader:
                     self.policy,
                     base_url=self.config.base_url,
                     allow_remote=self.config.remote,
+                    load=self._load_source,
                 )
             except AltTextError as exc:
                 self._memo[memo_key] = exc
-        found = self._memo[memo_key]
-        if isinstance(found, AltTextError):
-            raise found
-        if found.data:
-            # Keep what identifies the image, not its bytes: memory stays flat however
-            # many images a site has. A rare second use that needs the bytes reloads them.
-            self._memo[memo_key] = replace(found, data=b"")
-        return found
+        return _unwrap(self._memo, memo_key)
+
+    def _load_source(self, resolved: ResolvedSource) -> LoadedImage:
+        # A local file by its path, a remote image by its URL, inline data by itself.
+        key = (resolved.kind, resolved.path or resolved.url or resolved.reference)
+        if key not in self._sources:
+            try:
+                self._sources[key] = load_image(
+                    resolved, self.policy, allow_remote=self.config.remote
+                )
+            except AltTextError as exc:
+                self._sources[key] = exc
+        found = _unwrap(self._sources, key)
+        return (
+            found
+            if found.attribute == resolved.attribute
+            else replace(found, attribute=resolved.attribute)
+        )
 
     def reload(self, image: ImageElement) -> LoadedImage:
         """Load an image's bytes again (after :meth:`load` returned it without them)."""
@@ -220,6 +242,20 @@ class _Loader:
             base_url=self.config.base_url,
             allow_remote=self.config.remote,
         )
+
+
+def _unwrap(
+    memo: dict[tuple[object, ...], LoadedImage | AltTextError], key: tuple[object, ...]
+) -> LoadedImage:
+    """A remembered load: raise its error, or return it (and forget its bytes)."""
+    found = memo[key]
+    if isinstance(found, AltTextError):
+        raise found
+    if found.data:
+        # Keep what identifies the image, not its bytes: memory stays flat however many
+        # images a site has. A rare second use that needs the bytes reloads them.
+        memo[key] = replace(found, data=b"")
+    return found
 
 
 @compact_pickle
@@ -365,9 +401,14 @@ def _run(
     in_order: deque[_PageWork] = deque()
     # Pages rewritten (new content in memory), waiting to be committed together.
     to_commit: list[tuple[_PageWork, _Rewritten]] = []
+    # Batches handed to the committer thread, oldest first, until their outcomes are
+    # recorded (in page order).
+    committing: deque[tuple[list[tuple[_PageWork, _Rewritten]], Future[dict[int, str]]]]
+    committing = deque()
     patches: list[bytes] = []
-    # New page content is worked out on a few writer threads; commit_pages writes it. The
-    # directories renamed into get one durability barrier at the end.
+    # New page content is worked out on a few writer threads and written by one committer
+    # thread, so this thread never waits on the disk. The directories renamed into get one
+    # durability barrier at the end.
     dirs_to_sync: set[Path] = set()
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
@@ -404,38 +445,30 @@ def _run(
                 commit_pages()
         if block:
             commit_pages()
+        record_commits(block=block)
 
     def commit_pages() -> None:
-        # The batch is written beside its pages only now (a run killed while it waits for
-        # captions leaves no temporary files), made durable by one barrier, then each page
-        # is renamed into place. Outcomes are final only now: a page that fails to land
-        # fails its images.
-        staged: dict[int, Staged] = {}
-        refused: dict[int, str] = {}
-        try:
-            for index, (work, done) in enumerate(to_commit):
-                if done.content is not None:
-                    try:
-                        staged[index] = stage(work.path, done.content)
-                    except AltTextError as exc:
-                        refused[index] = str(exc)
-            by_tmp = {item.tmp: index for index, item in staged.items()}
-            for item, why in commit(staged.values(), dirs_to_sync):
-                refused[by_tmp[item.tmp]] = why
-        except BaseException:
-            discard(staged.values())
-            raise
-        for index, (work, done) in enumerate(to_commit):
-            if index in refused:
-                done = _Rewritten(error=_not_rewritten(work.entries, refused[index]))
-            report.files_changed += done.changed
-            if done.error is not None:
-                report.errors.append(done.error)
-            if done.patch:
-                patches.append(done.patch)
-            for outcome, _ in work.entries:
-                report.record(outcome)
-        to_commit.clear()
+        if to_commit:
+            batch = to_commit.copy()
+            committing.append((batch, committer.submit(_commit_batch, batch, dirs_to_sync)))
+            to_commit.clear()
+
+    def record_commits(*, block: bool) -> None:
+        # Outcomes are final only once their page has landed: a page that fails to land
+        # fails its images. Two batches may be on their way before this waits for one.
+        while committing and (block or committing[0][1].done() or len(committing) > 2):
+            batch, landed = committing.popleft()
+            refused = landed.result()
+            for index, (work, done) in enumerate(batch):
+                if index in refused:
+                    done = _Rewritten(error=_not_rewritten(work.entries, refused[index]))
+                report.files_changed += done.changed
+                if done.error is not None:
+                    report.errors.append(done.error)
+                if done.patch:
+                    patches.append(done.patch)
+                for outcome, _ in work.entries:
+                    report.record(outcome)
 
     files = list(iter_html_files(paths, config.exclude))
     # Pages are scanned and audited (as check does, without caption context) in worker
@@ -448,6 +481,7 @@ def _run(
         contextlib.closing(pages),
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool,
         ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="alttext-write") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="alttext-commit") as committer,
     ):
         try:
             for page in pages:
@@ -515,9 +549,11 @@ def _run(
                 future.cancel()
             raise
         finally:
-            # Pages already replaced stay replaced: make those renames durable. Pages not
-            # committed (an error, Ctrl-C) were never written: they stay as they were.
+            # Pages already replaced stay replaced: make those renames durable. A batch the
+            # committer has started lands whole; pages not handed to it (an error, Ctrl-C)
+            # were never written: they stay as they were.
             writer.shutdown(wait=True)
+            committer.shutdown(wait=True)
             sync_directories(dirs_to_sync)
 
 
@@ -527,6 +563,33 @@ _WRITERS = 4
 _IN_FLIGHT = 256
 #: Pages made durable by one barrier, then renamed into place.
 _COMMIT_BATCH = 128
+
+
+def _commit_batch(
+    batch: list[tuple[_PageWork, _Rewritten]], dirs_to_sync: set[Path]
+) -> dict[int, str]:
+    """Replace a batch of pages; return why, by index in ``batch``, for those that failed.
+
+    Runs on the committer thread. The batch is written beside its pages only now (a run
+    killed while it waits for captions leaves no temporary files), made durable by one
+    barrier, then each page is renamed into place.
+    """
+    staged: dict[int, Staged] = {}
+    refused: dict[int, str] = {}
+    try:
+        for index, (work, done) in enumerate(batch):
+            if done.content is not None:
+                try:
+                    staged[index] = stage(work.path, done.content)
+                except AltTextError as exc:
+                    refused[index] = str(exc)
+        by_tmp = {item.tmp: index for index, item in staged.items()}
+        for item, why in commit(staged.values(), dirs_to_sync):
+            refused[by_tmp[item.tmp]] = why
+    except BaseException:
+        discard(staged.values())
+        raise
+    return refused
 
 
 @dataclass(frozen=True, slots=True)
