@@ -257,7 +257,7 @@ def test_describer_keys_the_journal_by_its_cache_key(
     first = Describer(config, make(server, clock, journal, deadline=1.0), journal)
     assert first.describe(image).error is not None
     [task] = server.tasks.values()
-    key = first._key(image, None).digest()
+    key = first.free_sources().key(image.sha256, None).digest()
     assert journal.pending(key) == task.id
 
     second = Describer(config, make(server, clock, journal), journal)
@@ -269,7 +269,9 @@ def test_describer_keys_the_journal_by_its_cache_key(
     )
     assert len(server.requests("submit")) == 1
     assert journal.pending(key) is None
-    assert journal.get(first._key(image, None)) is not None  # and the caption is cached
+    assert (
+        journal.get(first.free_sources().key(image.sha256, None)) is not None
+    )  # and the caption is cached
 
 
 def test_session_passes_its_cache_to_the_backend_as_journal(tmp_path: Path) -> None:

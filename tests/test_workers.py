@@ -17,7 +17,7 @@ from alttext.config import Config
 from alttext.errors import ConfigError, ScanError
 from alttext.pipeline.check import audit_pages, default_workers, local_size_probe, run_check
 from alttext.rules.checks import SizeProbe
-from alttext.scan.model import ImageElement
+from alttext.scan.scanner import PageScan
 
 COPIES = 10  # the fixture site has 8 pages: 80 pages is enough to start workers
 
@@ -156,14 +156,55 @@ def test_fix_with_workers_writes_the_same_bytes_and_report(big_site: Path, tmp_p
     assert many.findings == run_check([big_site], Config(workers=2)).findings
 
 
+def _pages(site: Path) -> dict[Path, bytes]:
+    return {p.relative_to(site): p.read_bytes() for p in sorted(site.rglob("*.html"))}
+
+
+def test_a_warm_fix_settles_pages_in_the_workers_as_one_process_would(
+    big_site: Path, tmp_path: Path
+) -> None:
+    from alttext.pipeline.fix import run_fix
+
+    cache = tmp_path / "cache"
+    cold = tmp_path / "cold"
+    shutil.copytree(big_site, cold)
+    first = run_fix([cold], Config(workers=1, cache_dir=cache), env={})
+    assert first.counts["api_calls"] > 0
+
+    results = []
+    for workers in (1, 2):
+        site = tmp_path / f"warm{workers}"
+        shutil.copytree(big_site, site)
+        catalog = tmp_path / f"warm{workers}.json"
+        config = Config(workers=workers, cache_dir=cache, catalog=catalog)
+        report = run_fix([site], config, env={})
+        results.append((report, _pages(site), catalog.read_text(encoding="utf-8")))
+    (one, one_pages, one_catalog), (many, many_pages, many_catalog) = results
+    # The workers answered from the cache and rewrote the pages themselves: the same
+    # bytes, counts and catalog (with its "page src" examples) as one process, and as
+    # the cold run wrote.
+    assert one_pages == many_pages == _pages(cold)
+    assert many.counts == one.counts
+    # Only the images the backend could not caption are asked again (failures are not
+    # cached); every caption it gave came from the cache.
+    assert many.counts["cache"] == first.counts["backend"] > 0
+    assert many.counts["api_calls"] == first.counts["api_calls"] - first.counts["backend"]
+    assert many_catalog == one_catalog and '"examples"' in many_catalog
+    assert [(o.image, o.action, o.alt, o.error) for o in one.outcomes] == [
+        (o.image, o.action, o.alt, o.error) for o in many.outcomes
+    ]
+    assert many.files_changed == first.files_changed > 0
+
+
 class RecordsPages:
     """A ``pick`` (picklable) that notes each page it sees, in any process."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
 
-    def __call__(self, image: ImageElement) -> None:
-        (self.out / image.rel_page.replace("/", "_")).touch()
+    def __call__(self, page: PageScan) -> tuple[object, ...]:
+        (self.out / page.rel_path.replace("/", "_")).touch()
+        return ()
 
 
 def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: Path) -> None:

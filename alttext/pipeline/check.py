@@ -75,9 +75,9 @@ def iter_pages(
 class PageAudit:
     """One page's audit: what crosses a worker-process boundary (not the page's text).
 
-    ``picked`` holds what the auditor's ``pick`` returned for the elements it kept
-    (``fix``: a compact record of each image to fill, loaded and hashed); the elements
-    themselves stay behind, so a page costs little to hand over.
+    ``picked`` holds what the auditor's ``pick`` returned for the page (``fix``: a compact
+    record of each image to fill, loaded and hashed, or the page already settled); the
+    scanned elements themselves stay behind, so a page costs little to hand over.
     """
 
     path: Path
@@ -88,9 +88,9 @@ class PageAudit:
     picked: tuple[object, ...] = ()
 
 
-#: Runs in the worker for each element of a page: ``None`` leaves the element behind, any
-#: other (picklable, and best small) value comes back in :attr:`PageAudit.picked`.
-ImagePick = Callable[[ImageElement], object]
+#: Runs in the worker for each page that was read: what it returns (picklable, and best
+#: small) comes back in :attr:`PageAudit.picked`.
+PagePick = Callable[[PageScan], tuple[object, ...]]
 
 
 class PageAuditor:
@@ -101,7 +101,7 @@ class PageAuditor:
         config: Config,
         root: Path,
         probe_factory: Callable[[Path], SizeProbe] | None = None,
-        pick: ImagePick | None = None,
+        pick: PagePick | None = None,
         *,
         audit: bool = True,
     ) -> None:
@@ -124,10 +124,7 @@ class PageAuditor:
             findings = audit_page(page.images, self.settings, self.probe)
             if self.unreviewed is not None:
                 findings.extend(self.unreviewed(page.images))
-        picked: tuple[object, ...] = ()
-        if self.pick is not None:
-            results = (self.pick(image) for image in page.images)
-            picked = tuple(kept for kept in results if kept is not None)
+        picked = self.pick(page) if self.pick is not None else ()
         return PageAudit(path, page.rel_path, len(page.images), tuple(findings), None, picked)
 
 
@@ -141,7 +138,7 @@ def _start_worker(
     config: Config,
     root: Path,
     probe_factory: Callable[[Path], SizeProbe] | None,
-    pick: ImagePick | None,
+    pick: PagePick | None,
     audit: bool,
 ) -> None:
     global _WORKER
@@ -184,7 +181,7 @@ def audit_pages(
     root: Path,
     *,
     probe_factory: Callable[[Path], SizeProbe] | None = None,
-    pick: ImagePick | None = None,
+    pick: PagePick | None = None,
     audit: bool = True,
 ) -> Generator[PageAudit, None, None]:
     """Audit ``files`` in order, in ``config.workers`` processes (default: one per CPU).

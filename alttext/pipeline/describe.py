@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from alttext.captioners.base import (
@@ -98,6 +99,102 @@ def backend_options(
     )
 
 
+class FreeSources:
+    """The answers that cost nothing — catalog, embedded metadata, cache — found without
+    side effects (no counting, nothing recorded: :meth:`Describer.adopt` does that).
+
+    Picklable, so ``fix``'s scan workers can settle a warm page themselves: a copy takes
+    the catalog as it is when pickled and reopens the cache from its directory when first
+    needed.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        backend: str,
+        catalog: Catalog | None = None,
+        cache: CaptionCache | None = None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.catalog = catalog
+        self._cache = cache
+        self._cache_dir = cache.directory if cache is not None else None
+
+    def __getstate__(self) -> tuple[Config, str, Catalog | None, Path | None]:
+        return self.config, self.backend, self.catalog, self._cache_dir
+
+    def __setstate__(self, state: tuple[Config, str, Catalog | None, Path | None]) -> None:
+        self.config, self.backend, self.catalog, self._cache_dir = state
+        self._cache = None
+
+    def key(self, content_hash: str, language: str | None) -> CacheKey:
+        """The cache key of an image's caption in this configuration."""
+        return CacheKey(
+            content_hash=content_hash,
+            backend=self.backend,
+            model=self.config.model,
+            detail=self.config.detail,
+            focus=self.config.focus,
+            language=language,
+            max_length=self.config.max_length,
+        )
+
+    def find(
+        self,
+        image: ImageInput,
+        *,
+        language: str | None = None,
+        embedded: EmbeddedAlt | Literal["read"] | None = "read",
+    ) -> Described | None:
+        """The first free answer (see :meth:`Describer.lookup`), or ``None``."""
+        if self.catalog is not None:
+            entry = self.catalog.get(image.sha256)
+            if entry is not None:
+                return Described(
+                    alt=entry.alt,
+                    origin="catalog",
+                    caption=entry.alt,
+                    backend=entry.source,
+                    reviewed=entry.reviewed,
+                )
+        if self.config.metadata_first:
+            if embedded == "read":
+                from alttext.captioners.metadata import read_embedded_alt
+
+                embedded = read_embedded_alt(image.data, image.mime, language)
+            if embedded is not None:
+                try:
+                    alt = polish(embedded.text, self.config.max_length)
+                except AltTextError:
+                    alt = None
+                if alt is not None:
+                    return Described(
+                        alt=alt, origin="metadata", caption=embedded.text, backend="metadata"
+                    )
+        if self._cache is None and self._cache_dir is not None:
+            self._cache = CaptionCache(self._cache_dir)  # a copy in another process
+        cached = self._cache.get(self.key(image.sha256, language)) if self._cache else None
+        return described(cached, "cache", self.config.max_length) if cached else None
+
+
+def described(result: CaptionResult, origin: Origin, max_length: int) -> Described:
+    """A backend's (or the cache's) result as alt text: polished, or the reason it is not."""
+    common = {
+        "caption": result.caption,
+        "backend": result.backend,
+        "model": result.model,
+        "nsfw": result.nsfw,
+        "inference_ms": result.inference_ms,
+        "task_id": result.task_id,
+    }
+    try:
+        alt = polish(result.caption, max_length)
+    except AltTextError as exc:
+        return Described(alt=None, origin=None, error=str(exc), **common)  # type: ignore[arg-type]
+    return Described(alt=alt, origin=origin, **common)  # type: ignore[arg-type]
+
+
 @dataclass
 class Describer:
     """Describes images for one run; counts where answers came from."""
@@ -109,16 +206,9 @@ class Describer:
     counts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _key(self, image: ImageInput, language: str | None) -> CacheKey:
-        return CacheKey(
-            content_hash=image.sha256,
-            backend=self.captioner.name,
-            model=self.config.model,
-            detail=self.config.detail,
-            focus=self.config.focus,
-            language=language,
-            max_length=self.config.max_length,
-        )
+    def free_sources(self) -> FreeSources:
+        """This describer's free sources, for look-ups elsewhere (``fix``'s workers)."""
+        return FreeSources(self.config, self.captioner.name, self.catalog, self.cache)
 
     def _count(self, what: str) -> None:
         with self._lock:
@@ -151,38 +241,22 @@ class Describer:
         alt when the caller read it already (``fix`` does in its scan workers, so the bytes
         need not travel); by default it is read from ``image.data`` here.
         """
-        if self.catalog is not None:
-            entry = self.catalog.get(image.sha256)
-            if entry is not None:
-                self._count("catalog")
-                return Described(
-                    alt=entry.alt,
-                    origin="catalog",
-                    caption=entry.alt,
-                    backend=entry.source,
-                    reviewed=entry.reviewed,
-                )
-        if self.config.metadata_first:
-            if embedded == "read":
-                from alttext.captioners.metadata import read_embedded_alt
+        found = self.free_sources().find(image, language=language, embedded=embedded)
+        if found is not None:
+            self.adopt(image, found)
+        return found
 
-                embedded = read_embedded_alt(image.data, image.mime, language)
-            if embedded is not None:
-                try:
-                    alt = polish(embedded.text, self.config.max_length)
-                except AltTextError:
-                    alt = None
-                if alt is not None:
-                    self._count("metadata")
-                    self._record(image, alt, "metadata")
-                    return Described(
-                        alt=alt, origin="metadata", caption=embedded.text, backend="metadata"
-                    )
-        cached = self.cache.get(self._key(image, language)) if self.cache is not None else None
-        if cached is not None:
-            self._count("cache")
-            return self._finish(image, cached, "cache")
-        return None
+    def adopt(self, image: ImageInput, found: Described) -> None:
+        """Count a free answer found elsewhere (:class:`FreeSources`) and record it in the
+        catalog as :meth:`lookup` would have. ``image`` needs its hash and example only."""
+        if found.alt is None:
+            self._count("failed")
+            return
+        self._count(found.origin or "failed")
+        if found.origin == "metadata":
+            self._record(image, found.alt, "metadata")
+        elif found.origin == "cache":
+            self._record(image, found.alt, _source(found.backend, found.model))
 
     def caption(
         self,
@@ -192,7 +266,7 @@ class Describer:
         context: CaptionContext | None = None,
     ) -> Described:
         """Ask the backend (after :meth:`lookup` found nothing) and cache a success."""
-        key = self._key(image, language)
+        key = self.free_sources().key(image.sha256, language)
         request = CaptionRequest(
             image=image.data,
             mime_type=image.mime,
@@ -211,35 +285,29 @@ class Describer:
         except AltTextError as exc:
             self._count("failed")
             return Described(alt=None, origin=None, backend=self.captioner.name, error=str(exc))
-        described = self._finish(image, result, "backend")
-        if described.alt is not None and self.cache is not None:
+        found = self._finish(image, result)
+        if found.alt is not None and self.cache is not None:
             self.cache.put(key, result)
-        return described
+        return found
 
-    def _finish(self, image: ImageInput, result: CaptionResult, origin: Origin) -> Described:
-        common = {
-            "caption": result.caption,
-            "backend": result.backend,
-            "model": result.model,
-            "nsfw": result.nsfw,
-            "inference_ms": result.inference_ms,
-            "task_id": result.task_id,
-        }
-        try:
-            alt = polish(result.caption, self.config.max_length)
-        except AltTextError as exc:
+    def _finish(self, image: ImageInput, result: CaptionResult) -> Described:
+        found = described(result, "backend", self.config.max_length)
+        if found.alt is None:
             self._count("failed")
-            return Described(alt=None, origin=None, error=str(exc), **common)  # type: ignore[arg-type]
-        if origin == "backend":
-            self._count("backend")
-        source = f"backend:{result.backend}" + (f"/{result.model}" if result.model else "")
-        self._record(image, alt, source)
-        return Described(alt=alt, origin=origin, **common)  # type: ignore[arg-type]
+            return found
+        self._count("backend")
+        self._record(image, found.alt, _source(result.backend, result.model))
+        return found
 
     def _record(self, image: ImageInput, alt: str, source: str) -> None:
         if self.catalog is not None:
             with self._lock:
                 self.catalog.add(image.sha256, alt, source, image.example)
+
+
+def _source(backend: str | None, model: str | None) -> str:
+    """A catalog entry's ``source`` for a caption from ``backend``."""
+    return f"backend:{backend}" + (f"/{model}" if model else "")
 
 
 def safe_message(exc: BaseException, *secrets: str | None) -> str:

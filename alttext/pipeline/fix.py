@@ -37,14 +37,20 @@ from alttext.images.resolve import (
     load_ref,
 )
 from alttext.pipeline.check import audit_pages, image_ref, scan_root
-from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
+from alttext.pipeline.describe import (
+    Described,
+    Describer,
+    DescriberSession,
+    FreeSources,
+    ImageInput,
+)
 from alttext.records import compact_pickle
-from alttext.rewrite import Edit, rewrite_file, unified_diff_bytes
+from alttext.rewrite import Edit, apply_edits, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
-from alttext.scan.encoding import decode_html
+from alttext.scan.encoding import DecodedHTML, decode_html
 from alttext.scan.model import AltState, ImageElement
-from alttext.scan.scanner import iter_html_files, scan_text
+from alttext.scan.scanner import PageScan, iter_html_files, scan_text
 from alttext.spool import Spool
 
 if TYPE_CHECKING:
@@ -273,30 +279,62 @@ class _Prepared:
     embedded: EmbeddedAlt | None = None
 
 
-class _Preparer:
-    """``fix``'s pick (runs in the scan workers): choose, load, hash and read metadata.
+@compact_pickle
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A page a scan worker finished itself: every image decided without the backend.
 
-    A warm run then leaves the main process only look-ups and rewrites. Picklable: each
-    worker builds its own loader (one read per distinct image per worker).
+    ``entries`` are the page's outcomes (final) with their description key and the
+    "page src" example a catalog records; ``rewritten`` is the page's new content (or
+    patch), worked out from the bytes the worker scanned.
     """
 
-    def __init__(self, config: Config, site_root: Path) -> None:
+    entries: tuple[tuple[ImageOutcome, _Key | None, str], ...]
+    rewritten: _Rewritten
+
+
+class _Preparer:
+    """``fix``'s pick (runs in the scan workers): choose, load, hash, read metadata, and
+    settle what the free sources can.
+
+    A page whose images the catalog, metadata or cache all answer comes back settled: its
+    new content worked out here, from the bytes just scanned, so a warm run leaves the
+    main process only the commits. Any other page comes back as one :class:`_Prepared`
+    per image to fill. Picklable: each worker builds its own loader (one read per
+    distinct image per worker) and opens its own cache.
+    """
+
+    def __init__(
+        self, config: Config, roots: tuple[Path, Path], free: FreeSources | None, mode: Mode
+    ) -> None:
         self.config = config
-        self.site_root = site_root
+        self.roots = roots
+        self.free = free
+        self.mode = mode
         self._loader: _Loader | None = None
         self._embedded: dict[tuple[str, str | None], EmbeddedAlt | None] = {}
+        self._found: dict[tuple[str, str | None], Described | None] = {}
 
-    def __getstate__(self) -> tuple[Config, Path]:
-        return self.config, self.site_root
+    def __getstate__(self) -> tuple[Config, tuple[Path, Path], FreeSources | None, Mode]:
+        return self.config, self.roots, self.free, self.mode
 
-    def __setstate__(self, state: tuple[Config, Path]) -> None:
+    def __setstate__(
+        self, state: tuple[Config, tuple[Path, Path], FreeSources | None, Mode]
+    ) -> None:
         self.__init__(*state)  # type: ignore[misc]
 
-    def __call__(self, image: ImageElement) -> _Prepared | None:
+    def __call__(self, page: PageScan) -> tuple[object, ...]:
+        prepared = [p for image in page.images if (p := self._prepare(image)) is not None]
+        if not prepared:
+            return ()
+        settled = self._settle(page, prepared)
+        return tuple(prepared) if settled is None else (settled,)
+
+    def _prepare(self, image: ImageElement) -> _Prepared | None:
         if not needs_alt(image, self.config.replace_bad):
             return None
         if self._loader is None:
-            self._loader = _Loader(self.config, self.site_root)
+            self._loader = _Loader(self.config, self.roots[1])
         outcome, loaded = _prepare(image, self._loader)
         if loaded is None:
             return _Prepared(outcome, image.lang)
@@ -310,6 +348,31 @@ class _Preparer:
                 self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
             embedded = self._embedded[key]
         return _Prepared(outcome, image.lang, replace(loaded, data=b""), embedded)
+
+    def _settle(self, page: PageScan, prepared: list[_Prepared]) -> _Settled | None:
+        """Decide every pending image from the free sources, or ``None`` (not all found)."""
+        if self.free is None or page.decoded is None:
+            return None
+        entries: list[tuple[ImageOutcome, _Key | None, str]] = []
+        for kept in prepared:
+            outcome, loaded = kept.outcome, kept.loaded
+            if loaded is None:
+                entries.append((outcome, None, ""))
+                continue
+            key = (loaded.sha256, kept.lang)
+            example = f"{page.rel_path} {loaded.origin}"
+            if key not in self._found:
+                image = ImageInput(b"", loaded.mime, loaded.sha256, loaded.public_url, example)
+                self._found[key] = self.free.find(image, language=key[1], embedded=kept.embedded)
+            found = self._found[key]
+            if found is None or found.alt is None:
+                return None  # the main process looks again, and asks the backend
+            outcome.action, outcome.alt, outcome.described = "filled", found.alt, found
+            entries.append((outcome, key, example))
+        pairs: list[_Entry] = [(outcome, key) for outcome, key, _ in entries]
+        root = self.roots[0]
+        rewritten = _rewritten(page.path, page.data, page.decoded, pairs, self.mode, root)
+        return _Settled(tuple(entries), rewritten)
 
 
 def _patch_path(path: Path, root: Path) -> str:
@@ -443,7 +506,9 @@ def _run(
             to_commit.append((work, rewrite.result()))
             if len(to_commit) >= _COMMIT_BATCH:
                 commit_pages()
-        if block:
+        # Group commit: whatever is ready goes as soon as the committer is free, so a
+        # slow disk gets fewer, larger batches and the last one is small.
+        if block or not committing or committing[-1][1].done():
             commit_pages()
         record_commits(block=block)
 
@@ -472,10 +537,12 @@ def _run(
 
     files = list(iter_html_files(paths, config.exclude))
     # Pages are scanned and audited (as check does, without caption context) in worker
-    # processes, which also load and hash the images to fill and hand back only those;
-    # this process looks up and rewrites. Context is built only for pages with an image
-    # that goes to the backend.
-    pages = audit_pages(files, config, root, pick=_Preparer(config, site_root), audit=audit)
+    # processes, which also load and hash the images to fill, and settle the pages the
+    # free sources answer in full (a warm run: all of them); this process commits those,
+    # and looks up, captions and rewrites the rest. Context is built only for pages with
+    # an image that goes to the backend.
+    pick = _Preparer(config, (root, site_root), describer.free_sources(), mode)
+    pages = audit_pages(files, config, root, pick=pick, audit=audit)
     with (
         # Closed explicitly: on an error here the scan workers stop at once.
         contextlib.closing(pages),
@@ -491,7 +558,21 @@ def _run(
                     continue
                 report.images += page.images
                 report.findings.extend(page.findings)
-                entries: list[_Entry] = []
+                if page.picked and isinstance(settled := page.picked[0], _Settled):
+                    for outcome, key, example in settled.entries:
+                        if key is None or key in results or key in futures:
+                            continue
+                        assert outcome.described is not None
+                        results[key] = outcome.described
+                        image_input = ImageInput(b"", "", key[0], None, example)
+                        describer.adopt(image_input, outcome.described)
+                        if on_described is not None:
+                            on_described()
+                    entries = [(outcome, key) for outcome, key, _ in settled.entries]
+                    in_order.append(_PageWork(page.path, entries, _done(settled.rewritten)))
+                    collect(block=False)
+                    continue
+                entries = []
                 with_context: dict[int, ImageElement] | None = None
                 for kept in page.picked:
                     assert isinstance(kept, _Prepared)
@@ -602,7 +683,9 @@ class _Rewritten:
     content: bytes | None = None
 
 
-_Entry = tuple["ImageOutcome", "tuple[str, str | None] | None"]
+#: What a description is keyed by in a run: the image's sha256 and the page language.
+_Key = tuple[str, str | None]
+_Entry = tuple["ImageOutcome", "_Key | None"]
 
 
 @dataclass(slots=True)
@@ -612,6 +695,13 @@ class _PageWork:
     path: Path
     entries: list[_Entry]
     rewrite: Future[_Rewritten] | None = None
+
+
+def _done(rewritten: _Rewritten) -> Future[_Rewritten]:
+    """A rewrite already worked out (by a scan worker), as the writers' futures look."""
+    future: Future[_Rewritten] = Future()
+    future.set_result(rewritten)
+    return future
 
 
 def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
@@ -646,27 +736,52 @@ def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, Loaded
 
 
 def _rewrite_page(path: Path, entries: list[_Entry], mode: Mode, root: Path) -> _Rewritten:
-    """Work out one page's new content (written later, by a commit) or make its patch.
+    """Read a page again and work out its new content (see :func:`_rewritten`).
 
-    Runs on a writer thread. On failure the page's outcomes become failures: they touch
-    only this page's entries.
+    Runs on a writer thread, for pages whose images were decided after the scan.
     """
-    edits = [
+    if not _edits(entries):
+        return _Rewritten()
+    try:
+        before = path.read_bytes()
+    except OSError as exc:
+        return _Rewritten(
+            error=_not_rewritten(entries, f"cannot read {path}: {exc.strerror or exc}")
+        )
+    try:
+        decoded = decode_html(before)
+    except AltTextError as exc:
+        return _Rewritten(error=_not_rewritten(entries, f"{path}: {exc}"))
+    return _rewritten(path, before, decoded, entries, mode, root)
+
+
+def _edits(entries: Iterable[_Entry]) -> list[Edit]:
+    return [
         Edit(o.image.start, o.image.end, o.image.snippet, o.alt)
         for o, _ in entries
         if o.action in ("filled", "decorative") and o.alt is not None
     ]
+
+
+def _rewritten(
+    path: Path, before: bytes, decoded: DecodedHTML, entries: list[_Entry], mode: Mode, root: Path
+) -> _Rewritten:
+    """One page's new content (written later, by a commit), or its patch.
+
+    On failure the page's outcomes become failures: they touch only this page's entries.
+    """
+    edits = _edits(entries)
     if not edits:
         return _Rewritten()
     try:
-        before, after = rewrite_file(path, edits, write=False)
-        if after == before:
-            return _Rewritten()
-        if mode == "write":
-            return _Rewritten(changed=True, content=after)
+        after = apply_edits(before, decoded, edits)
     except AltTextError as exc:
         return _Rewritten(error=_not_rewritten(entries, str(exc)))
-    patch = unified_diff_bytes(_patch_path(path, root), before, after, _encoding_of(before))
+    if after == before:
+        return _Rewritten()
+    if mode == "write":
+        return _Rewritten(changed=True, content=after)
+    patch = unified_diff_bytes(_patch_path(path, root), before, after, decoded.encoding)
     return _Rewritten(changed=True, patch=patch)
 
 
@@ -676,12 +791,6 @@ def _not_rewritten(entries: list[_Entry], why: str) -> FileError:
         if outcome.action in ("filled", "decorative"):
             outcome.action, outcome.error = "failed", f"page not rewritten: {why}"
     return FileError(entries[0][0].image.rel_page, f"not rewritten: {why}")
-
-
-def _encoding_of(data: bytes) -> str:
-    from alttext.scan.encoding import sniff_encoding
-
-    return sniff_encoding(data)[0]
 
 
 def default_env() -> Mapping[str, str]:

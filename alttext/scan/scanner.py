@@ -15,7 +15,7 @@ import re
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -86,13 +86,18 @@ _PARENT_TEXT_TAGS = frozenset({"button", "p", "li", "td", "th"})
 
 @dataclass(frozen=True, slots=True)
 class PageScan:
-    """The result of scanning one page: its images, or the error that stopped it."""
+    """The result of scanning one page: its images, or the error that stopped it.
+
+    ``data`` is the file's bytes as read (``decoded`` is their text): what a rewrite of
+    the same page starts from.
+    """
 
     path: Path
     rel_path: str
     images: tuple[ImageElement, ...]
     decoded: DecodedHTML | None
     error: str | None = None
+    data: bytes = field(default=b"", repr=False)
 
 
 def iter_html_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Path]:
@@ -602,4 +607,4 @@ def scan_file(
     except ScanError as exc:
         return PageScan(path, rel, (), None, str(exc))
     images = scan_text(decoded.text, path, rel, with_context=with_context, names=names)
-    return PageScan(path, rel, images, decoded)
+    return PageScan(path, rel, images, decoded, data=data)
