@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from images_support import png_bytes
 
 from alttext.errors import ConfigError, ImageFetchError, ImageRefused
@@ -364,3 +366,33 @@ def test_remote_refused_when_remote_fetching_is_off(site: Path) -> None:
 def test_page_outside_site_root(site: Path, tmp_path: Path) -> None:
     with pytest.raises(ImageRefused, match="outside the site root"):
         resolve_source(ImageRef(page_path=tmp_path / "x.html", site_root=site, src="a.png"))
+
+
+_SEGMENT = st.sampled_from(["a", "b", "img", "x.png", "..", ".", "", "~u", "a-b_c", "p,q;r"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    segments=st.lists(_SEGMENT, min_size=1, max_size=5),
+    rooted=st.booleans(),
+    page=st.sampled_from(["p.html", "a/p.html", "a/b/p.html", "docs/x/p.html"]),
+    base_url=st.sampled_from([None, "https://ex.com/", "https://ex.com/docs/"]),
+)
+def test_plain_paths_resolve_as_the_url_machinery_does(
+    segments: list[str], rooted: bool, page: str, base_url: str | None
+) -> None:
+    # A plain path takes a shortcut; a fragment forces the general path, which must agree.
+    reference = ("/" if rooted else "") + "/".join(segments)
+    if reference.startswith("//"):
+        reference = "/" + reference.lstrip("/")
+    assume(reference)  # an empty src is no source; "#fragment" names the page itself
+
+    def resolved(src: str) -> tuple[object, ...]:
+        ref = ImageRef(page_path=Path(page), site_root=Path("/site"), src=src)
+        try:
+            r = resolve_source(ref, base_url=base_url)
+        except (ImageFetchError, ImageRefused) as exc:
+            return (type(exc),)
+        return (r.kind, r.url, r.path, r.rel_path)
+
+    assert resolved(reference) == resolved(reference + "#fragment")
