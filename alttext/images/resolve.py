@@ -480,11 +480,11 @@ def _page_location(ref: ImageRef, site: _Site) -> _Location:
 def _page_location_of(site_root: Path, page_path: Path, site: _Site) -> _Location:
     # A page's images share its location: compute it once per page.
     root = os.path.abspath(site_root)
-    page = os.path.abspath(site_root / page_path)
-    if os.path.commonpath([root, page]) != root:
+    page = os.path.abspath(os.path.join(root, page_path))
+    if not _inside(page, root):
         raise ImageRefused(f"page {str(page_path)!r} is outside the site root")
-    rel_page = quote(Path(os.path.relpath(page, root)).as_posix())
-    url = site.origin + rel_page
+    rel_page = page[len(root.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
+    url = site.origin + quote(rel_page)
     return _Location(url, urlsplit(url).path)
 
 
@@ -531,23 +531,27 @@ def _realpath_under(path: Path, site_root: Path, real_root: str) -> str:
     it again for every image. Any symlink (or odd segment) below the root gets the full
     treatment.
     """
-    try:
-        parts = path.relative_to(site_root).parts
-    except ValueError:
+    full, base = os.fspath(path), os.fspath(site_root)
+    if not full.startswith(base + os.sep):
         return os.path.realpath(path)
     current = real_root
-    for part in parts:
+    for part in full[len(base) + 1 :].split(os.sep):
         current = os.path.join(current, part)
-        if part in (".", "..") or os.path.islink(current):
+        if part in ("", ".", "..") or os.path.islink(current):
             return os.path.realpath(path)
     return current
+
+
+def _inside(real: str, real_root: str) -> bool:
+    """Whether the normalised absolute path ``real`` is ``real_root`` or below it."""
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def _read_local(path: Path, site_root: Path, origin: str, max_bytes: int) -> bytes:
     """Read a file that must really be inside ``site_root`` (symlinks resolved)."""
     root = _real_root(site_root)
     real = _realpath_under(path, site_root, root)
-    if os.path.commonpath([root, real]) != root:
+    if not _inside(real, root):
         raise ImageRefused(f"{origin}: resolves outside the site root (symlink)")
     try:
         info = os.stat(real)
