@@ -347,7 +347,9 @@ class _Preparer:
                 data = loaded.data or self._loader.reload(image).data
                 self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
             embedded = self._embedded[key]
-        return _Prepared(outcome, image.lang, replace(loaded, data=b""), embedded)
+        if loaded.data:  # the bytes stay in the worker
+            loaded = replace(loaded, data=b"")
+        return _Prepared(outcome, image.lang, loaded, embedded)
 
     def _settle(self, page: PageScan, prepared: list[_Prepared]) -> _Settled | None:
         """Decide every pending image from the free sources, or ``None`` (not all found)."""
