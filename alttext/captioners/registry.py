@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import cast
 
 from alttext.captioners.base import BackendOptions, Captioner
@@ -29,6 +28,8 @@ ENTRY_POINT_GROUP = "alttext.captioners"
 
 def available() -> list[str]:
     """Names of every backend: built-in ones first, then installed plugins."""
+    from importlib.metadata import entry_points  # plugins: looked up only when asked for
+
     names = list(BUILTIN)
     names += sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in names)
     return names
@@ -38,6 +39,8 @@ def _load(name: str) -> Factory:
     if name in BUILTIN:
         module_name, _, attr = BUILTIN[name].partition(":")
         return cast(Factory, getattr(importlib.import_module(module_name), attr))
+    from importlib.metadata import entry_points
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
             return cast(Factory, ep.load())

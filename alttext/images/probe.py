@@ -18,7 +18,6 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
-from PIL import Image, UnidentifiedImageError
 
 from alttext.errors import ImageFetchError, ImageRefused
 
@@ -150,7 +149,10 @@ def image_size(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int,
     if header is not None and header[0] * header[1] <= max_pixels:
         return header
     # Anything unusual (another format, an odd header, a declared bomb) goes to Pillow,
-    # whose verdicts and messages are the reference.
+    # whose verdicts and messages are the reference (imported only then: most sites never
+    # need it).
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             size: tuple[int, int] = image.size
