@@ -293,19 +293,39 @@ def test_a_page_that_changes_before_its_caption_is_a_clear_failure(
     assert page.read_text(encoding="utf-8") == "<p>someone else's edit</p>"  # not overwritten
 
 
+# Markup where a shortcut could go wrong: two images on one line, uppercase tags, "alt"
+# inside another attribute's value, image maps, image buttons, malformed tags.
+_TRICKY = (
+    '<html lang="en"><body><p><img src="/img/photo.png"><IMG SRC="/img/chart.png" ALT="Chart">'
+    '<img src="/img/photo.png" data-x=\'alt="no"\'><img alt src="/img/chart.png"></p>\n'
+    '<map name="m"><area href="/a" shape="rect" coords="0,0,1,1"><area shape="rect">'
+    '<area href="/b" alt="B"></map><img src="/img/photo.png" usemap="#m">\n'
+    '<input type="image" src="/img/chart.png"><input type="image" alt="" src="/img/chart.png">'
+    '<input type="text" alt="x"><img src="/img/photo.png" alt="photo.png">'
+    '<img src="/img/photo.png" alt="image"><svg role="img"><img src="/x.png"></svg>'
+    "<div role=img></div><img src=/img/photo.png\n  class=x></body></html>\n"
+)
+
+
+@pytest.mark.parametrize("replace_bad", [False, True])
 def test_without_the_audit_fix_writes_the_same_bytes_and_reports_no_findings(
-    tmp_path: Path,
+    tmp_path: Path, replace_bad: bool
 ) -> None:
+    # Without the audit, the scan skips the elements fix cannot fill: nothing else changes.
     copies = []
     for name in ("audited", "not-audited"):
         copies.append(tmp_path / name)
         shutil.copytree(FIXTURE_SITE, copies[-1])
-    config = Config(cache=False, workers=1)
+        (copies[-1] / "tricky.html").write_text(_TRICKY, encoding="utf-8")
+    config = Config(cache=False, workers=1, replace_bad=replace_bad)
     audited = run_fix([copies[0]], config, env={})
     plain = run_fix([copies[1]], config, env={}, audit=False)
     assert len(audited.findings) > 0 and len(plain.findings) == 0
-    assert [(o.image, o.action, o.alt) for o in audited.outcomes] == [
-        (o.image, o.action, o.alt) for o in plain.outcomes
+    assert audited.images == plain.images > 0
+    assert [(o.image, o.action, o.alt, o.error) for o in audited.outcomes] == [
+        (o.image, o.action, o.alt, o.error) for o in plain.outcomes
     ]
+    tricky = [o for o in plain.outcomes if o.image.rel_page == "tricky.html"]
+    assert len(tricky) >= (8 if replace_bad else 6)
     for page in copies[0].rglob("*.html"):
         assert page.read_bytes() == (copies[1] / page.relative_to(copies[0])).read_bytes()

@@ -17,7 +17,7 @@ from alttext.records import compact_pickle
 from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
 from alttext.scan.model import ImageElement
-from alttext.scan.scanner import PageScan, iter_html_files, scan_file
+from alttext.scan.scanner import PageScan, TagFilter, iter_html_files, scan_file
 from alttext.spool import Spool
 
 
@@ -104,10 +104,13 @@ class PageAuditor:
         pick: PagePick | None = None,
         *,
         audit: bool = True,
+        keep: TagFilter | None = None,
     ) -> None:
         self.root = root
         self.pick = pick
         self.audit = audit
+        # Without the audit, elements the caller will not look at need not be described.
+        self.keep = None if audit else keep
         self.settings = config.rule_settings()
         self.probe = (probe_factory or local_size_probe)(config.site_root or root)
         # Loads the catalog: only when the audit will run.
@@ -116,7 +119,7 @@ class PageAuditor:
     def __call__(self, path: Path) -> PageAudit:
         """Audit the page at ``path``."""
         # Without the audit, the facts only its rules read are not worked out either.
-        page = scan_file(path, self.root, names=self.audit)
+        page = scan_file(path, self.root, names=self.audit, keep=self.keep)
         if page.error is not None:
             return PageAudit(path, page.rel_path, 0, (), page.error)
         findings = []
@@ -125,7 +128,7 @@ class PageAuditor:
             if self.unreviewed is not None:
                 findings.extend(self.unreviewed(page.images))
         picked = self.pick(page) if self.pick is not None else ()
-        return PageAudit(path, page.rel_path, len(page.images), tuple(findings), None, picked)
+        return PageAudit(path, page.rel_path, page.found, tuple(findings), None, picked)
 
 
 #: Pages per task sent to a worker: large enough to amortise the hand-over, small enough
@@ -140,9 +143,10 @@ def _start_worker(
     probe_factory: Callable[[Path], SizeProbe] | None,
     pick: PagePick | None,
     audit: bool,
+    keep: TagFilter | None,
 ) -> None:
     global _WORKER
-    _WORKER = PageAuditor(config, root, probe_factory, pick, audit=audit)
+    _WORKER = PageAuditor(config, root, probe_factory, pick, audit=audit, keep=keep)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
@@ -183,6 +187,7 @@ def audit_pages(
     probe_factory: Callable[[Path], SizeProbe] | None = None,
     pick: PagePick | None = None,
     audit: bool = True,
+    keep: TagFilter | None = None,
 ) -> Generator[PageAudit, None, None]:
     """Audit ``files`` in order, in ``config.workers`` processes (default: one per CPU).
 
@@ -190,11 +195,12 @@ def audit_pages(
     Results come back in the order of ``files`` whatever the number of workers, so a
     report is the same byte for byte. The configuration (and a custom ``probe_factory``
     or ``pick``) is sent to each worker, so it must be picklable. ``audit=False``
-    skips the rules (no findings): for a caller that only wants what ``pick`` returns.
+    skips the rules (no findings): for a caller that only wants what ``pick`` returns,
+    which then sees only the elements ``keep`` accepts (picklable too).
     """
     workers = config.workers if config.workers is not None else default_workers()
     if workers <= 1 or len(files) < 2 * _CHUNK:
-        auditor = PageAuditor(config, root, probe_factory, pick, audit=audit)
+        auditor = PageAuditor(config, root, probe_factory, pick, audit=audit, keep=keep)
         for path in files:
             yield auditor(path)
         return
@@ -206,7 +212,7 @@ def audit_pages(
         max_workers=min(workers, len(chunks)),
         mp_context=_start_method(),
         initializer=_start_worker,
-        initargs=(config, root, probe_factory, pick, audit),
+        initargs=(config, root, probe_factory, pick, audit, keep),
     )
     try:
         for results in pool.map(_audit_chunk, chunks):

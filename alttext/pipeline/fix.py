@@ -16,6 +16,7 @@ cached as they arrive):
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections import Counter, deque
@@ -51,6 +52,7 @@ from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import DecodedHTML, decode_html
 from alttext.scan.model import AltState, ImageElement
 from alttext.scan.scanner import PageScan, iter_html_files, scan_text
+from alttext.scan.tokens import StartTag
 from alttext.spool import Spool
 
 if TYPE_CHECKING:
@@ -177,6 +179,17 @@ def needs_alt(image: ImageElement, replace_bad: bool) -> bool:
     return (
         state is AltState.WHITESPACE or is_filename_alt(alt, image.src) or is_placeholder_alt(alt)
     )
+
+
+def _may_need_alt(tag: StartTag, *, replace_bad: bool) -> bool:
+    """The part of :func:`needs_alt` its start tag decides (the scan of a page skips the
+    other elements): only ``img``, ``input`` and ``area`` are filled, an ``img`` or
+    ``area`` only when its alt is missing (or may be bad), an ``area`` only with ``href``."""
+    if tag.name == "img":
+        return replace_bad or "alt" not in tag.attrs
+    if tag.name == "area":
+        return "href" in tag.attrs and (replace_bad or "alt" not in tag.attrs)
+    return tag.name == "input"
 
 
 _PAGE_INDEPENDENT = ("/", "http:", "https:", "data:")
@@ -544,7 +557,8 @@ def _run(
     # and looks up, captions and rewrites the rest. Context is built only for pages with
     # an image that goes to the backend.
     pick = _Preparer(config, (root, site_root), describer.free_sources(), mode)
-    pages = audit_pages(files, config, root, pick=pick, audit=audit)
+    keep = functools.partial(_may_need_alt, replace_bad=config.replace_bad)
+    pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
     with (
         # Closed explicitly: on an error here the scan workers stop at once.
         contextlib.closing(pages),

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,13 +83,17 @@ _HEADING = etree.XPath(
 )
 _PARENT_TEXT_TAGS = frozenset({"button", "p", "li", "td", "th"})
 
+#: Decides from an element's start tag alone whether it is worth scanning further.
+TagFilter = Callable[[StartTag], bool]
+
 
 @dataclass(frozen=True, slots=True)
 class PageScan:
     """The result of scanning one page: its images, or the error that stopped it.
 
     ``data`` is the file's bytes as read (``decoded`` is their text): what a rewrite of
-    the same page starts from.
+    the same page starts from. ``found`` counts the page's image-like elements, including
+    those a ``keep`` filter left out of ``images``.
     """
 
     path: Path
@@ -98,6 +102,7 @@ class PageScan:
     decoded: DecodedHTML | None
     error: str | None = None
     data: bytes = field(default=b"", repr=False)
+    found: int = 0
 
 
 def iter_html_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Path]:
@@ -523,15 +528,35 @@ def _locate(text: str, elements: list[etree._Element], index: LineIndex) -> list
 
 
 def scan_text(
-    text: str, page: Path, rel_page: str, *, with_context: bool = False, names: bool = True
+    text: str,
+    page: Path,
+    rel_page: str,
+    *,
+    with_context: bool = False,
+    names: bool = True,
+    keep: TagFilter | None = None,
 ) -> tuple[ImageElement, ...]:
     """Scan decoded page ``text`` and return its image-like elements in document order.
 
     ``with_context`` adds what a captioner is told (heading, figcaption, the text of an
     enclosing link). ``names=False`` skips what only the audit rules read — the enclosing
     link or button (``control`` is ``None``) and the surrounding text — about an eighth
-    of the scan, for ``fix`` without a report.
+    of the scan, for ``fix`` without a report. ``keep`` sees each element's start tag
+    once it is found and leaves out those it rejects before anything else is worked out
+    for them (``fix``: the elements that cannot need an alt).
     """
+    return _scan(text, page, rel_page, with_context, names, keep)[0]
+
+
+def _scan(
+    text: str,
+    page: Path,
+    rel_page: str,
+    with_context: bool,
+    names: bool,
+    keep: TagFilter | None,
+) -> tuple[tuple[ImageElement, ...], int]:
+    """:func:`scan_text`, and how many image-like elements the page has (kept or not)."""
     # lxml refuses str input that declares an encoding; blank the declaration out,
     # keeping its length so line numbers stay true.
     parse_text = _XML_DECL.sub(lambda m: " " * len(m.group(0)), text, count=1)
@@ -559,7 +584,13 @@ def scan_text(
         tags = list(interesting_start_tags(text))
         paired = _pair(tags, elements, text)
     if not tags:
-        return ()
+        return (), 0
+    found = len(tags)
+    if keep is not None:
+        chosen = [i for i, tag in enumerate(tags) if keep(tag)]
+        tags, paired = [tags[i] for i in chosen], [paired[i] for i in chosen]
+        if not tags:
+            return (), found
     page_title = None
     base_href = None
     if doc is not None:
@@ -570,7 +601,7 @@ def scan_text(
         base_href = next((b.get("href") for b in doc.iter("base") if "href" in b.attrib), None)
     positions = _line_col(text, [t.start for t in tags])
     facts = _PageFacts()
-    return tuple(
+    images = tuple(
         _describe(
             tag,
             el,
@@ -585,12 +616,19 @@ def scan_text(
         )
         for tag, el, (line, column) in zip(tags, paired, positions, strict=True)
     )
+    return images, found
 
 
 def scan_file(
-    path: Path, root: Path, *, with_context: bool = False, names: bool = True
+    path: Path,
+    root: Path,
+    *,
+    with_context: bool = False,
+    names: bool = True,
+    keep: TagFilter | None = None,
 ) -> PageScan:
-    """Read, decode and scan one page; read/decode failures become ``PageScan.error``."""
+    """Read, decode and scan one page (see :func:`scan_text`); read/decode failures
+    become ``PageScan.error``."""
     try:
         rel = path.relative_to(root).as_posix()  # the usual case: found under root
     except ValueError:
@@ -606,5 +644,5 @@ def scan_file(
         decoded = decode_html(data)
     except ScanError as exc:
         return PageScan(path, rel, (), None, str(exc))
-    images = scan_text(decoded.text, path, rel, with_context=with_context, names=names)
-    return PageScan(path, rel, images, decoded, data=data)
+    images, found = _scan(decoded.text, path, rel, with_context, names, keep)
+    return PageScan(path, rel, images, decoded, data=data, found=found)
