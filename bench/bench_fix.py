@@ -15,7 +15,9 @@ Scenarios:
   after 0.3 s), and polling with a first poll at ``latency`` (through the library API, as
   the CLI has no poll-schedule option);
 * ``b``: one image on 1,000 pages: backend calls (submits the server saw);
-* ``c``: warm run: ``fix`` on a fresh copy of a site whose captions are cached, side by side
+* ``c``: warm run: ``fix`` on a fresh copy of a site whose captions are cached (the 400-page
+  site of ``a``; 400 ``make_corpus`` pages, all with alt, plus a distinct PNG without alt on
+  each; a ``make_corpus`` corpus), side by side
   with ``check`` on another fresh copy; backend requests and the time ratio; on the disk
   and, where ``/dev/shm`` is writable, on tmpfs (the same work without the disk's cost of
   creating, renaming and flushing files);
@@ -290,13 +292,33 @@ def unique_site(root: Path, pages: int, images: int) -> Path:
 
 def corpus_site(pages: int) -> Path:
     """A ``make_corpus`` corpus plus a file for every image it references."""
-    root = WORK / f"corpus-p{pages}"
+    return _corpus(WORK / f"corpus-p{pages}", CorpusSpec(pages=pages), DEFAULT_OUT / f"p{pages}")
+
+
+def unique_corpus_site(pages: int) -> Path:
+    """``make_corpus`` pages whose own images all have alt, plus one figure per page with a
+    distinct PNG and no alt: the unique-image site at the size of real pages."""
+    root = WORK / f"unique-corpus-p{pages}"
+    if (root / ".complete-2").exists():
+        return root
+    spec = CorpusSpec(pages=pages, missing_share=0.0)
+    _corpus(root, spec, DEFAULT_OUT / f"p{pages}-all-alt", stamp=False)
+    (root / "unique").mkdir()
+    for index, page in enumerate(sorted(root.rglob("*.html"))):
+        (root / "unique" / f"i{index}.png").write_bytes(raster("png", index))
+        figure = f'<figure><img src="/unique/i{index}.png"><figcaption>Figure</figcaption></figure>'
+        text = page.read_text(encoding="utf-8")
+        page.write_text(text.replace("</body>", figure + "</body>", 1), encoding="utf-8")
+    (root / ".complete-2").write_text("")
+    return root
+
+
+def _corpus(root: Path, spec: CorpusSpec, source: Path, *, stamp: bool = True) -> Path:
     if (root / ".complete-2").exists():
         return root
     if root.exists():
         shutil.rmtree(root)
-    source = DEFAULT_OUT / f"p{pages}"
-    generate(CorpusSpec(pages=pages), source)
+    generate(spec, source)
     shutil.copytree(source, root)
     refs: set[str] = set()
     for page in root.rglob("*.html"):
@@ -324,7 +346,8 @@ def corpus_site(pages: int) -> Path:
         target = root / url.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    (root / ".complete-2").write_text("")
+    if stamp:
+        (root / ".complete-2").write_text("")
     return root
 
 
@@ -416,6 +439,7 @@ TMPFS = Path("/dev/shm")
 def scenario_c(runs: int, corpus_pages: int) -> list[dict[str, Any]]:
     rows = []
     sites = [("400 pages, 400 PNGs", unique_site(WORK / "unique400", 400, 400))]
+    sites.append(("400 make_corpus pages, one more PNG each", unique_corpus_site(400)))
     sites.append((f"make_corpus {corpus_pages} pages", corpus_site(corpus_pages)))
     places: list[tuple[str, Path | None]] = [("disk", None)]
     if TMPFS.is_dir() and os.access(TMPFS, os.W_OK):

@@ -10,7 +10,8 @@ cached as they arrive):
    describing each distinct (image, language) as soon as it is first seen, ``jobs`` at a
    time;
 3. rewrite a page (only the inserted attributes change) as soon as its images are decided
-   — at once on a warm run, after its captions arrive otherwise — or produce a diff.
+   — in the scan worker itself when the catalog, metadata or cache decide them all (a
+   warm run), after its captions arrive otherwise — or produce a diff.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
     from alttext.captioners.metadata import EmbeddedAlt
 
 Mode = Literal["write", "dry-run", "patch"]
+
+#: What a description is keyed by in a run: the image's sha256 and the page language.
+_Key = tuple[str, str | None]
 
 #: Images described at once when ``jobs`` is not set; the backend may allow fewer in flight
 #: (WaveSpeed's default account tier: 2), an explicit ``jobs`` raises its limit too.
@@ -325,8 +329,8 @@ class _Preparer:
         self.free = free
         self.mode = mode
         self._loader: _Loader | None = None
-        self._embedded: dict[tuple[str, str | None], EmbeddedAlt | None] = {}
-        self._found: dict[tuple[str, str | None], Described | None] = {}
+        self._embedded: dict[_Key, EmbeddedAlt | None] = {}
+        self._found: dict[_Key, Described | None] = {}
 
     def __getstate__(self) -> tuple[Config, tuple[Path, Path], FreeSources | None, Mode]:
         return self.config, self.roots, self.free, self.mode
@@ -469,8 +473,8 @@ def _run(
     (root, site_root), (on_total, on_described) = roots, callbacks
     loader = _Loader(config, site_root)
     jobs = config.jobs or DEFAULT_JOBS
-    futures: dict[tuple[str, str | None], Future[Described]] = {}
-    results: dict[tuple[str, str | None], Described] = {}
+    futures: dict[_Key, Future[Described]] = {}
+    results: dict[_Key, Described] = {}
     # Pages whose images are all decided are rewritten at once; the others wait here, as
     # light records, for their captions.
     waiting: list[_PageWork] = []
@@ -646,8 +650,8 @@ def _run(
                 future.cancel()
             raise
         finally:
-            # Pages already replaced stay replaced: make those renames durable. A batch the
-            # committer has started lands whole; pages not handed to it (an error, Ctrl-C)
+            # Pages already replaced stay replaced: make those renames durable. Batches
+            # handed to the committer land whole; pages not handed to it (an error, Ctrl-C)
             # were never written: they stay as they were.
             writer.shutdown(wait=True)
             committer.shutdown(wait=True)
@@ -699,8 +703,6 @@ class _Rewritten:
     content: bytes | None = None
 
 
-#: What a description is keyed by in a run: the image's sha256 and the page language.
-_Key = tuple[str, str | None]
 _Entry = tuple["ImageOutcome", "_Key | None"]
 
 
