@@ -23,7 +23,6 @@ from alttext.captioners.http import BODY_LIMIT, HttpClient, Limiter, check_base_
 from alttext.captioners.prompt import SYSTEM_PROMPT, build_prompt
 from alttext.captioners.retry import NOT_IDEMPOTENT, Clock, RetryPolicy, Sleep
 from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, NoCaption
-from alttext.images.prepare import prepare_for_upload
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MAX_CONCURRENT = 4
@@ -102,6 +101,9 @@ class OpenAICaptioner:
 
     def body(self, request: CaptionRequest) -> dict[str, Any]:
         """The chat completion request for ``request`` (the image prepared and inlined)."""
+        # Pillow comes with it: imported only when an image is really sent.
+        from alttext.images.prepare import prepare_for_upload
+
         data, mime = prepare_for_upload(request.image, request.mime_type)
         data_uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         return {

@@ -8,7 +8,6 @@ retry and poll loops in zero wall time.
 
 from __future__ import annotations
 
-import email.utils
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # an HTTP date: rare, and the module costs start-up time
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

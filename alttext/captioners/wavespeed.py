@@ -47,7 +47,6 @@ from alttext.captioners.retry import (
     Sleep,
 )
 from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, ImageError, NoCaption
-from alttext.images.prepare import prepare_for_upload
 
 DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 DEFAULT_MODEL = "wavespeed-ai/image-captioner"
@@ -347,6 +346,9 @@ class WaveSpeedCaptioner:
                     "use 'upload' or 'data-uri'"
                 )
             return public
+        # Pillow comes with it: imported only when an image is really sent.
+        from alttext.images.prepare import prepare_for_upload
+
         data, mime = prepare_for_upload(request.image, request.mime_type)
         if self.image_transport == "data-uri":
             return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
