@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,28 @@ def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: 
     pages.close()  # e.g. fix stopped by an error: pending chunks are cancelled
     assert first.rel_path == "copy00/about/index.html"
     assert 0 < len(list(seen.iterdir())) < len(files)
+
+
+def test_a_slow_consumer_holds_a_window_of_chunks_not_the_whole_site(tmp_path: Path) -> None:
+    from alttext.pipeline.check import _CHUNK, _CHUNKS_PER_WORKER
+
+    site = tmp_path / "site"
+    for copy in range(60):  # 480 pages: fifteen chunks for two workers
+        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
+    files = sorted(site.rglob("*.html"))
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    pages = audit_pages(files, Config(workers=2), site, pick=RecordsPages(seen))
+    next(pages)
+    # The workers would scan the whole site in this time; they stop at the window of
+    # chunks in flight (the one being handed over among them) and go on when asked.
+    window = 2 * _CHUNKS_PER_WORKER * _CHUNK
+    deadline = time.monotonic() + 5
+    while len(list(seen.iterdir())) < window and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert len(list(seen.iterdir())) == window < len(files)
+    assert sum(1 for _ in pages) == len(files) - 1
 
 
 def test_the_main_module_does_not_run_the_cli_when_a_worker_imports_it() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alttext.config import Config
 from alttext.errors import ConfigError, ScanError
@@ -19,6 +20,9 @@ from alttext.rules.model import FileError, Finding, Severity
 from alttext.scan.model import ImageElement
 from alttext.scan.scanner import PageScan, TagFilter, iter_html_files, scan_file
 from alttext.spool import Spool
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 @dataclass(slots=True)
@@ -134,6 +138,8 @@ class PageAuditor:
 #: Pages per task sent to a worker: large enough to amortise the hand-over, small enough
 #: that the workers finish together and progress stays live.
 _CHUNK = 32
+#: Chunks queued per worker: one running, the rest ready as soon as it is done.
+_CHUNKS_PER_WORKER = 3
 _WORKER: PageAuditor | None = None
 
 
@@ -207,16 +213,28 @@ def audit_pages(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    chunks = [files[i : i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    chunks = iter([files[i : i + _CHUNK] for i in range(0, len(files), _CHUNK)])
+    workers = min(workers, -(-len(files) // _CHUNK))
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(chunks)),
+        max_workers=workers,
         mp_context=_start_method(),
         initializer=_start_worker,
         initargs=(config, root, probe_factory, pick, audit, keep),
     )
+    # A window of chunks in flight, not the whole site: results wait here only until the
+    # consumer takes them, so a slow consumer (fix on a slow disk: each page's new content
+    # is in its result) holds a few chunks, not every page.
+    in_flight: deque[Future[list[PageAudit]]] = deque()
     try:
-        for results in pool.map(_audit_chunk, chunks):
-            yield from results
+        while True:
+            while len(in_flight) < workers * _CHUNKS_PER_WORKER:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                in_flight.append(pool.submit(_audit_chunk, chunk))
+            if not in_flight:
+                break
+            yield from in_flight.popleft().result()
     except BrokenProcessPool as exc:
         raise ScanError(
             "a scan worker process died (out of memory?); re-run with --workers 1"
