@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -181,6 +182,30 @@ def test_one_image_on_many_pages_is_described_once(tmp_path: Path) -> None:
     report = run_fix([tmp_path], Config(metadata_first=False, cache=False), env={})
     assert report.ok and report.files_changed == 40
     assert report.counts["api_calls"] == 1
+
+
+def test_a_file_named_from_many_folders_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alttext.pipeline.fix as fix_module
+
+    described_png(tmp_path / "img" / "shared.png", "A navy rectangle")
+    for folder in ("a", "b/c", "d/e/f"):
+        depth = "../" * (folder.count("/") + 1)
+        for index in range(3):
+            write(tmp_path / folder / f"p{index}.html", f'<img src="{depth}img/shared.png">')
+    reads: list[str] = []
+    real_load_image = fix_module.load_image
+
+    def counting(resolved: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(str(resolved.path))
+        return real_load_image(resolved, *args, **kwargs)
+
+    monkeypatch.setattr(fix_module, "load_image", counting)
+    report = run_fix([tmp_path], Config(cache=False, workers=1), env={})
+    assert report.ok and report.files_changed == 9
+    # Three distinct references (one per folder depth), one file: read once.
+    assert reads == [str(tmp_path / "img" / "shared.png")]
 
 
 def test_latin1_page_keeps_its_encoding_and_crlf(tmp_path: Path) -> None:
