@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,13 @@ from conftest import FIXTURE_SITE
 from alttext.cli import main
 from alttext.config import Config
 from alttext.errors import ConfigError, ScanError
-from alttext.pipeline.check import audit_pages, default_workers, local_size_probe, run_check
+from alttext.pipeline.check import (
+    PageAudit,
+    audit_pages,
+    default_workers,
+    local_size_probe,
+    run_check,
+)
 from alttext.rules.checks import SizeProbe
 from alttext.scan.scanner import PageScan
 
@@ -208,14 +215,21 @@ class RecordsPages:
         return ()
 
 
-def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: Path) -> None:
+def _recorded_scan(
+    tmp_path: Path, copies: int
+) -> tuple[list[Path], Path, Generator[PageAudit, None, None]]:
+    """Two workers scanning ``copies`` of the fixture site, noting each page they see."""
     site = tmp_path / "site"
-    for copy in range(40):  # 320 pages: ten chunks for two workers
+    for copy in range(copies):
         shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
     files = sorted(site.rglob("*.html"))
     seen = tmp_path / "seen"
     seen.mkdir()
-    pages = audit_pages(files, Config(workers=2), site, pick=RecordsPages(seen))
+    return files, seen, audit_pages(files, Config(workers=2), site, pick=RecordsPages(seen))
+
+
+def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: Path) -> None:
+    files, seen, pages = _recorded_scan(tmp_path, 40)  # 320 pages: ten chunks for two workers
     first = next(pages)
     pages.close()  # e.g. fix stopped by an error: pending chunks are cancelled
     assert first.rel_path == "copy00/about/index.html"
@@ -225,13 +239,7 @@ def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: 
 def test_a_slow_consumer_holds_a_window_of_chunks_not_the_whole_site(tmp_path: Path) -> None:
     from alttext.pipeline.check import _CHUNK, _CHUNKS_PER_WORKER
 
-    site = tmp_path / "site"
-    for copy in range(60):  # 480 pages: fifteen chunks for two workers
-        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
-    files = sorted(site.rglob("*.html"))
-    seen = tmp_path / "seen"
-    seen.mkdir()
-    pages = audit_pages(files, Config(workers=2), site, pick=RecordsPages(seen))
+    files, seen, pages = _recorded_scan(tmp_path, 60)  # 480 pages: fifteen chunks
     next(pages)
     # The workers would scan the whole site in this time; they stop at the window of
     # chunks in flight (the one being handed over among them) and go on when asked.
