@@ -10,6 +10,11 @@ directory). Many files: :func:`stage` each, then :func:`commit` them together â€
 durability barrier for the whole batch before the renames (on Linux a ``syncfs`` per
 filesystem instead of an fsync per file), then one for the directories at the end
 (:func:`sync_directories`). Either way no page is renamed before its bytes are durable.
+
+A run killed between writing a temporary file and renaming it (SIGKILL, a power cut)
+leaves the temporary file behind, a hidden file that would otherwise be published with
+the site. Temporary names carry the writing process's id, so a later run can tell such
+leftovers from another live run's files: :func:`sweep_leftovers` removes them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import ctypes
 import itertools
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -28,9 +34,19 @@ from pathlib import Path
 
 from alttext.errors import RewriteError
 
-__all__ = ["Staged", "atomic_write", "commit", "discard", "stage", "sync_directories"]
+__all__ = [
+    "Staged",
+    "atomic_write",
+    "commit",
+    "discard",
+    "stage",
+    "sweep_leftovers",
+    "sync_directories",
+]
 
 _TMP_SUFFIX = ".alttext-tmp"
+#: ``.<page name>.<pid>-<counter or mkstemp's random part>.alttext-tmp``
+_TMP_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)-[A-Za-z0-9_]+" + re.escape(_TMP_SUFFIX))
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -76,15 +92,56 @@ def _create_tmp(target: Path) -> tuple[int, str]:
     """Create a new, private temporary file beside ``target`` (``O_EXCL``: never an old one).
 
     Named from the process id and a counter (mkstemp's random names cost more, and a
-    batch creates hundreds); a name that exists already falls back to mkstemp.
+    batch creates hundreds); a name that exists already falls back to mkstemp, still with
+    the process id in the name (see :func:`sweep_leftovers`).
     """
-    name = os.path.join(
-        target.parent, f".{target.name}.{os.getpid()}-{next(_COUNTER)}{_TMP_SUFFIX}"
-    )
+    prefix = f".{target.name}.{os.getpid()}-"
+    name = os.path.join(target.parent, f"{prefix}{next(_COUNTER)}{_TMP_SUFFIX}")
     try:
         return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600), name
     except FileExistsError:
-        return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TMP_SUFFIX)
+        return tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=_TMP_SUFFIX)
+
+
+def sweep_leftovers(directory: Path) -> list[Path]:
+    """Remove the temporary files an interrupted run left in ``directory``; return them.
+
+    Only files named as :func:`_create_tmp` names them, by a process that no longer
+    exists: this process's own files and those of another run still going are kept. POSIX
+    only (elsewhere nothing is removed: there is no harmless way to ask whether a process
+    id is alive). A file that cannot be listed or removed is left where it is.
+    """
+    if os.name != "posix":
+        return []
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    for entry in entries:
+        found = _TMP_NAME.fullmatch(entry.name)
+        if found is None or _alive(int(found["pid"])):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without signalling)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # another user's process (or an id this platform cannot ask about)
+    return True
 
 
 def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = None) -> None:

@@ -256,3 +256,64 @@ def test_keyboard_interrupt_in_process_leaves_every_file_untouched_or_complete(
     assert all(images_without_alt(path) == [] for path in originals)
     assert set(submits_per_image(server).values()) == {1}
     assert len(submits_per_image(server)) == len(COLOURS)
+
+
+#: Stages new content for the pages named on the command line with the real staging code,
+#: then dies (SIGKILL) before committing: what a kill during a commit leaves behind. With
+#: ``--wait`` it prints the temporary files' names and stays alive instead.
+_STAGE_AND_DIE = """
+import os, signal, sys, time
+from pathlib import Path
+from alttext.durable import stage
+wait = sys.argv[1] == "--wait"
+for name in sys.argv[2:]:
+    print(stage(Path(name), Path(name).read_bytes() + b"<!-- half done -->").tmp, flush=True)
+if wait:
+    time.sleep(120)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_rerun_removes_temporary_files_a_kill_during_a_commit_left(
+    tmp_path: Path, server: WaveSpeedServer
+) -> None:
+    site = tmp_path / "site"
+    originals = make_site(site)
+    pages = sorted(originals)
+    killed = subprocess.run(
+        [sys.executable, "-c", _STAGE_AND_DIE, "--die", *map(str, pages[:3])],
+        capture_output=True,
+        cwd=REPO,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    left = sorted(temp_files(site))
+    assert len(left) == 3 and all(f".{os.getpid()}-" not in p.name for p in left)
+    # Another run still going (alive, its own temporary file staged): not ours to remove.
+    live = subprocess.Popen(
+        [sys.executable, "-c", _STAGE_AND_DIE, "--wait", str(pages[3])],
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert live.stdout is not None
+        theirs = Path(live.stdout.readline().decode().strip())
+        assert theirs.is_file()
+        # A user's file that merely ends like ours, without a process id, is kept too.
+        (site / ".notes.alttext-tmp").write_text("mine")
+
+        rerun = subprocess.run(
+            fix_command(site, server, tmp_path / "cache"),
+            env=fix_env(),
+            capture_output=True,
+            timeout=90,
+            cwd=REPO,
+        )
+
+        assert rerun.returncode == 0, rerun.stderr.decode()
+        assert "removed 3 temporary files left by an interrupted run" in rerun.stderr.decode()
+        assert sorted(temp_files(site)) == sorted([theirs, site / ".notes.alttext-tmp"])
+        assert all(assert_whole(path, before) for path, before in originals.items())
+        assert all(images_without_alt(path) == [] for path in originals)
+    finally:
+        live.kill()
+        live.communicate()

@@ -178,6 +178,11 @@ def fix(
         )
     for error in report.errors:
         click.echo(f"{error.file}: error {error.message}", err=True)
+    if report.leftovers_removed:
+        click.echo(
+            f"removed {report.leftovers_removed} temporary files left by an interrupted run",
+            err=True,
+        )
     counts = report.counts
     verb = "would change" if mode != "write" else "changed"
     click.echo(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from alttext.config import Config
-from alttext.durable import Staged, commit, discard, stage, sync_directories
+from alttext.durable import Staged, commit, discard, stage, sweep_leftovers, sync_directories
 from alttext.errors import AltTextError
 from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import (
@@ -130,6 +130,8 @@ class FixReport:
     failed: list[ImageOutcome] = field(default_factory=list)
     actions: Counter[str] = field(default_factory=Counter)
     files_changed: int = 0
+    #: Temporary files an earlier, interrupted run left beside pages, removed by this one.
+    leftovers_removed: int = 0
     patch: bytes = b""
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -492,6 +494,9 @@ def _run(
     # thread, so this thread never waits on the disk. The directories renamed into get one
     # durability barrier at the end.
     dirs_to_sync: set[Path] = set()
+    # Directories a commit wrote into, with the leftovers of an interrupted run it removed
+    # there (looked for once per directory, on the committer thread).
+    swept: dict[Path, int] = {}
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
 
@@ -534,7 +539,7 @@ def _run(
     def commit_pages() -> None:
         if to_commit:
             batch = to_commit.copy()
-            committing.append((batch, committer.submit(_commit_batch, batch, dirs_to_sync)))
+            committing.append((batch, committer.submit(_commit_batch, batch, dirs_to_sync, swept)))
             to_commit.clear()
 
     def record_commits(*, block: bool) -> None:
@@ -656,6 +661,7 @@ def _run(
             writer.shutdown(wait=True)
             committer.shutdown(wait=True)
             sync_directories(dirs_to_sync)
+            report.leftovers_removed = sum(swept.values())
 
 
 #: Threads replacing pages at once.
@@ -667,19 +673,23 @@ _COMMIT_BATCH = 128
 
 
 def _commit_batch(
-    batch: list[tuple[_PageWork, _Rewritten]], dirs_to_sync: set[Path]
+    batch: list[tuple[_PageWork, _Rewritten]], dirs_to_sync: set[Path], swept: dict[Path, int]
 ) -> dict[int, str]:
     """Replace a batch of pages; return why, by index in ``batch``, for those that failed.
 
     Runs on the committer thread. The batch is written beside its pages only now (a run
     killed while it waits for captions leaves no temporary files), made durable by one
-    barrier, then each page is renamed into place.
+    barrier, then each page is renamed into place. A run killed during a commit leaves
+    temporary files beside pages it had not renamed yet; those pages still need alt, so
+    the re-run commits into the same directories and removes the leftovers there first.
     """
     staged: dict[int, Staged] = {}
     refused: dict[int, str] = {}
     try:
         for index, (work, done) in enumerate(batch):
             if done.content is not None:
+                if (directory := work.path.parent) not in swept:
+                    swept[directory] = len(sweep_leftovers(directory))
                 try:
                     staged[index] = stage(work.path, done.content)
                 except AltTextError as exc:
