@@ -65,7 +65,12 @@ _TAG_CLOSE = re.compile(r"[\s/]*+>")
 _WHITESPACE = re.compile(r"[\t\n\x0b\x0c\r \x85\u2028\u2029]+")
 # Controls, lone surrogates and non-characters mean nothing in alt and some do not survive
 # a round trip through a character reference (html.unescape drops ``&#xFFFE;``).
-_DROPPED = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufdef]")
+_DROPPED = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    # U+FFFE and U+FFFF of every plane
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
 # A value that may stay unquoted (HTML "unquoted attribute value syntax").
 _UNQUOTED_OK = re.compile(r"""[^\s"'=<>`]+""")
 
@@ -103,7 +108,6 @@ def normalise_alt(alt: str) -> str:
     Noncharacters (U+FFFE, U+FFFF in every plane, U+FDD0-U+FDEF) are dropped too.
     """
     alt = _DROPPED.sub("", alt)
-    alt = "".join(ch for ch in alt if (ord(ch) & 0xFFFE) != 0xFFFE)
     return _WHITESPACE.sub(" ", alt).strip(" ")
 
 

@@ -396,3 +396,44 @@ def test_plain_paths_resolve_as_the_url_machinery_does(
         return (r.kind, r.url, r.path, r.rel_path)
 
     assert resolved(reference) == resolved(reference + "#fragment")
+
+
+def test_a_symlinked_page_resolves_from_where_it_is_served(site: Path, tmp_path: Path) -> None:
+    # /latest.html is a link to guide/page.html; a browser at /latest.html loads img/x.png
+    # from /img/, not /guide/img/. A linked folder is resolved (the site root's own link).
+    from alttext.pipeline.check import image_ref
+    from alttext.scan.scanner import scan_text
+
+    os.symlink(site / "guide" / "page.html", site / "latest.html")
+    linked_root = tmp_path / "linked-root"
+    os.symlink(site, linked_root)
+    for page, expected in (
+        (site / "latest.html", "img/x.png"),
+        (site / "guide" / "page.html", "guide/img/x.png"),
+    ):
+        for root in (site, linked_root):
+            page_via = root / page.relative_to(site)
+            (image,) = scan_text('<img src="img/x.png">', page_via, page_via.name)
+            resolved = resolve_source(image_ref(image, root))
+            assert resolved.kind is SourceKind.LOCAL and resolved.rel_path == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(0, 200_000),
+    stated=st.integers(0, 200_000),
+    limit=st.integers(0, 150_000),
+)
+def test_local_reads_stop_just_past_the_limit(
+    tmp_path_factory: pytest.TempPathFactory, size: int, stated: int, limit: int
+) -> None:
+    # Whatever size stat gave (the file may have grown or shrunk since): all of the file
+    # when it fits, else exactly one byte past the limit, so the caller can refuse it.
+    from alttext.images.resolve import _read_at_most
+
+    path = tmp_path_factory.mktemp("r") / "f"
+    content = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path.write_bytes(content)
+    with open(path, "rb", buffering=0) as handle:
+        data = _read_at_most(handle, stated, limit)
+    assert data == content[: limit + 1]

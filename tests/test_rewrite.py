@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from alttext.errors import RewriteError
 from alttext.rewrite import (
@@ -141,6 +143,18 @@ def test_format_alt_attribute_refuses_what_is_not_one_start_tag(bad: str) -> Non
 )
 def test_normalise_alt(raw: str, clean: str) -> None:
     assert normalise_alt(raw) == clean
+
+
+@settings(deadline=None)
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=())))
+@example("\ufdd0\ufdef\ufffe\uffff\U0001fffe\U0010ffff\U0010fffd")
+def test_normalise_alt_drops_every_noncharacter(raw: str) -> None:
+    # Every code point whose low 16 bits are FFFE/FFFF, and U+FDD0-U+FDEF, as the
+    # standard lists them; nothing else changes but control characters and whitespace.
+    out = normalise_alt(raw)
+    assert not any((ord(ch) & 0xFFFE) == 0xFFFE or 0xFDD0 <= ord(ch) <= 0xFDEF for ch in out)
+    kept = [ch for ch in raw if (ord(ch) & 0xFFFE) != 0xFFFE and not 0xFDD0 <= ord(ch) <= 0xFDEF]
+    assert set(out) <= set(kept) | {" "}
 
 
 # --- apply_edits refusals and ordering ------------------------------------------------

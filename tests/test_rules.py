@@ -188,6 +188,8 @@ def test_every_rule_has_documentation() -> None:
         ('"A quoted caption"', "A quoted caption"),
         ("Caption: A photo of a cat", "A cat"),
         ("**Bold** text &amp; more", "Bold text & more"),
+        ("bell\x07ringing,\u200bzero width", "Bell ringing, zero width"),
+        ("Ox", "Ox"),
     ],
 )
 def test_polish(caption: str, alt: str) -> None:
@@ -203,7 +205,9 @@ def test_polish_cuts_at_word_boundary_or_first_sentence() -> None:
     assert polish(two, 40) == "A mountain lake at sunrise."
 
 
-@pytest.mark.parametrize("caption", ["", "   ", "<img src=x>", "...", "image", "IMG_1234.JPG"])
+@pytest.mark.parametrize(
+    "caption", ["", "   ", "<img src=x>", "...", "X.", "\x00a\x01", "image", "IMG_1234.JPG"]
+)
 def test_polish_rejects_unusable_captions(caption: str) -> None:
     with pytest.raises(NoCaption):
         polish(caption)

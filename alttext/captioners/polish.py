@@ -44,6 +44,16 @@ def _cut(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:-\u2013\u2014(")  # dangling punctuation and dashes
 
 
+def _has_alnum(text: str, count: int) -> bool:
+    """Whether ``text`` has at least ``count`` letters or digits (stops once it has)."""
+    for ch in text:
+        if ch.isalnum():
+            count -= 1
+            if count <= 0:
+                return True
+    return count <= 0
+
+
 def polish(caption: str, max_length: int = 125) -> str:
     """Return alt text made from ``caption``; raise :class:`NoCaption` if nothing usable.
 
@@ -52,14 +62,15 @@ def polish(caption: str, max_length: int = 125) -> str:
     """
     text = html.unescape(_TAG.sub(" ", caption))
     text = _MARKDOWN.sub("", text)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = _SPACE.sub(" ", text).strip().strip(_QUOTES).strip()
     for _ in range(2):  # "Caption: An image of ..." has two lead-ins
         text = _LEAD_IN.sub("", text).strip()
     if text and text[0].islower():
         text = text[0].upper() + text[1:]
     text = _cut(text, max_length)
-    if sum(ch.isalnum() for ch in text) < 2:
+    if not _has_alnum(text, 2):
         raise NoCaption(f"the caption {caption[:40]!r} has no usable text")
     if is_placeholder_alt(text) or is_filename_alt(text, None):
         raise NoCaption(f"the caption {text!r} is a placeholder or file name, not a description")

@@ -44,6 +44,7 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from io import FileIO
 from pathlib import Path
 from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit, urlunsplit
 
@@ -155,6 +156,22 @@ class LoadedImage:
     public_url: str | None
     size: tuple[int, int] | None
     attribute: str = "src"
+
+    def without_data(self) -> LoadedImage:
+        """The same image without its bytes (what identifies it, for memos and records)."""
+        # Positional construction: dataclasses.replace costs several times as much, and
+        # a warm run strips the bytes of every image it loads.
+        return LoadedImage(
+            b"", self.mime, self.sha256, self.origin, self.public_url, self.size, self.attribute
+        )
+
+    def from_attribute(self, attribute: str) -> LoadedImage:
+        """The same image as named by another attribute (``src``, ``srcset``...)."""
+        if attribute == self.attribute:
+            return self
+        return LoadedImage(
+            self.data, self.mime, self.sha256, self.origin, self.public_url, self.size, attribute
+        )
 
 
 def load_ref(
@@ -560,8 +577,8 @@ def _read_local(path: Path, site_root: Path, origin: str, max_bytes: int) -> byt
             raise ImageFetchError(f"{origin}: not a regular file")
         if info.st_size > max_bytes:
             raise ImageRefused(f"{origin}: {info.st_size} bytes, over the {max_bytes} byte limit")
-        with open(real, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+        with open(real, "rb", buffering=0) as handle:
+            data = _read_at_most(handle, info.st_size, max_bytes)
     except FileNotFoundError as exc:
         raise ImageFetchError(f"{origin}: file not found") from exc
     except OSError as exc:
@@ -569,6 +586,26 @@ def _read_local(path: Path, site_root: Path, origin: str, max_bytes: int) -> byt
     if len(data) > max_bytes:  # the file grew after stat
         raise ImageRefused(f"{origin}: over the {max_bytes} byte limit")
     return data
+
+
+def _read_at_most(handle: FileIO, expected: int, max_bytes: int) -> bytes:
+    """The file's bytes, reading at most ``max_bytes + 1`` (more means over the limit).
+
+    Reads by the size ``stat`` gave (plus one byte, to see a file that grew): a single
+    ``read(max_bytes + 1)`` allocates the whole limit up front, which costs more than the
+    read itself for the small images most pages have.
+    """
+    parts: list[bytes] = []
+    total = 0
+    want = expected + 1
+    while total <= max_bytes:
+        chunk = handle.read(min(want, max_bytes + 1 - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+        want = max(want, 1 << 16)  # it grew: go on in larger steps
+    return b"".join(parts)
 
 
 def _data_origin(uri: str) -> str:

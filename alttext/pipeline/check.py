@@ -278,15 +278,24 @@ def run_check(
 
 @functools.lru_cache(maxsize=1024)
 def _resolved(path: Path) -> Path:
-    # Every image of a page resolves the same page path and site root: once is enough.
+    # Every image of a site resolves the same site root and a few page folders: once each.
     return path.resolve()
+
+
+def _page_path(page: Path) -> Path:
+    """The page's absolute path with its folder's symlinks resolved (once per folder).
+
+    Not the page file's own link: a page is served from where it sits, so its relative
+    references resolve from there, as a browser resolves them from the page's URL.
+    """
+    return _resolved(page.parent) / page.name
 
 
 def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
     """The resolver's view of an element."""
     attrs = image.attrs
     return ImageRef(
-        page_path=_resolved(image.page),
+        page_path=_page_path(image.page),
         site_root=_resolved(site_root),
         src=attrs.get("src"),
         srcset=attrs.get("srcset"),

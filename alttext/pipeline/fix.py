@@ -252,12 +252,7 @@ class _Loader:
                 )
             except AltTextError as exc:
                 self._sources[key] = exc
-        found = _unwrap(self._sources, key)
-        return (
-            found
-            if found.attribute == resolved.attribute
-            else replace(found, attribute=resolved.attribute)
-        )
+        return _unwrap(self._sources, key).from_attribute(resolved.attribute)
 
     def reload(self, image: ImageElement) -> LoadedImage:
         """Load an image's bytes again (after :meth:`load` returned it without them)."""
@@ -279,7 +274,7 @@ def _unwrap(
     if found.data:
         # Keep what identifies the image, not its bytes: memory stays flat however many
         # images a site has. A rare second use that needs the bytes reloads them.
-        memo[key] = replace(found, data=b"")
+        memo[key] = found.without_data()
     return found
 
 
@@ -367,7 +362,7 @@ class _Preparer:
                 self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
             embedded = self._embedded[key]
         if loaded.data:  # the bytes stay in the worker
-            loaded = replace(loaded, data=b"")
+            loaded = loaded.without_data()
         return _Prepared(outcome, image.lang, loaded, embedded)
 
     def _settle(self, page: PageScan, prepared: list[_Prepared]) -> _Settled | None:

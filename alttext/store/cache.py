@@ -42,6 +42,11 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("alttext", appauthor=False))
 
 
+#: What ``json.dumps(fields, sort_keys=True, separators=(",", ":"))`` uses, made once:
+#: the digests of every existing cache entry depend on exactly this encoding.
+_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 @dataclass(frozen=True, slots=True)
 class CacheKey:
     """Everything that changes a caption."""
@@ -59,7 +64,7 @@ class CacheKey:
         """A stable string key (JSON of the fields, hashed)."""
         # The fields by hand, not asdict (which deep-copies): the same JSON, a third the cost.
         fields = {name: getattr(self, name) for name in self.__slots__}
-        blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        blob = _KEY_JSON.encode(fields)
         return "caption:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
