@@ -354,3 +354,49 @@ def test_without_the_audit_fix_writes_the_same_bytes_and_reports_no_findings(
     assert len(tricky) >= (8 if replace_bad else 6)
     for page in copies[0].rglob("*.html"):
         assert page.read_bytes() == (copies[1] / page.relative_to(copies[0])).read_bytes()
+
+
+def test_a_backend_that_refuses_every_connection_fails_the_rest_at_once(
+    tmp_path: Path,
+) -> None:
+    # A wrong --api-base: a few requests go through their retries, the other images fail
+    # without any (the run ends in seconds, not minutes), each with the reason.
+    import socket
+
+    from servers import FakeClock
+    from servers.wavespeed import API_KEY
+
+    from alttext.captioners.wavespeed import WaveSpeedCaptioner
+    from alttext.pipeline.describe import Describer
+    from alttext.store.cache import CaptionCache
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "site").mkdir()
+    for n in range(18):  # 18 distinct images
+        Image.new("RGB", (64, 48 + n), "teal").save(tmp_path / "site" / f"i{n}.png")
+        write(tmp_path / "site" / f"p{n}.html", f'<p>x</p><img src="i{n}.png">')
+    config = Config(backend="wavespeed", rate=0, jobs=4, workers=1, cache_dir=tmp_path / "c")
+    clock = FakeClock()
+    with CaptionCache(tmp_path / "c") as cache:
+        backend = WaveSpeedCaptioner(
+            API_KEY,
+            base_url=f"http://127.0.0.1:{port}",
+            max_concurrent=4,
+            per_minute=None,
+            clock=clock,
+            sleep=clock.sleep,
+            journal=cache,
+        )
+        report = run_fix(
+            [tmp_path / "site"], config, env={}, describer=Describer(config, backend, cache)
+        )
+    failed = [o for o in report.outcomes if o.action == "failed"]
+    assert not report.ok and len(failed) == 18 and report.files_changed == 0
+    assert all("connection" in (o.error or "") for o in failed)
+    given_up = [o for o in failed if "not sent" in (o.error or "")]
+    assert len(given_up) >= 18 - 3 - 4 and all("refused" in (o.error or "") for o in given_up)
+    # Retries (four waits per request) only for the three that decided it and the others
+    # in flight then (--jobs 4), not for all 18 images (72 waits).
+    assert len(clock.sleeps) <= 4 * (3 + 4)

@@ -401,6 +401,62 @@ def test_submit_connection_refused_is_retried_then_reported(clock: FakeClock) ->
     assert len(clock.sleeps) == 4  # five attempts
 
 
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_host_that_refuses_every_connection_is_given_up_after_three_requests(
+    clock: FakeClock,
+) -> None:
+    port = closed_port()
+    backend = WaveSpeedCaptioner(
+        API_KEY,
+        base_url=f"http://127.0.0.1:{port}",
+        clock=clock,
+        sleep=clock.sleep,
+        per_minute=None,
+    )
+    errors = []
+    for n in range(6):
+        with pytest.raises(CaptionAPIError) as info:
+            backend.caption(req(bytes([n])))
+        errors.append(str(info.value))
+    # Three requests retried in full (four waits each), then none is sent at all.
+    assert len(clock.sleeps) == 12
+    assert all("connection" in e and "not sent" not in e for e in errors[:3])
+    for error in errors[3:]:
+        assert "not sent" in error and f"127.0.0.1:{port}" in error
+        assert "last 3 requests" in error and "connection" in error  # the last real error
+        assert API_KEY not in error
+
+
+def test_an_answer_from_the_host_clears_its_unreachable_count(
+    server: WaveSpeedServer, clock: FakeClock
+) -> None:
+    backend = make(server, clock)
+    resets = [Fault(reset=True)] * 5  # one request's five attempts
+    for _ in range(3):
+        server.inject("submit", *resets, *resets)  # two requests never reach it...
+        for n in range(2):
+            with pytest.raises(CaptionAPIError, match="connection"):
+                backend.caption(req(bytes([n])))
+        assert backend.caption(req(b"ok")).caption  # ...then one does: the count restarts
+    assert len(server.requests("submit")) == 3 * (10 + 1)
+    # An error status is an answer too.
+    server.inject("submit", *resets, *resets, Fault(status=400, body={"message": "bad"}))
+    for _ in range(2):
+        with pytest.raises(CaptionAPIError, match="connection"):
+            backend.caption(req(b"x"))
+    with pytest.raises(CaptionAPIError, match="HTTP 400"):
+        backend.caption(req(b"x"))
+    server.inject("submit", *resets)
+    with pytest.raises(CaptionAPIError, match="connection"):
+        backend.caption(req(b"y"))
+    assert backend.caption(req(b"z")).caption
+
+
 @pytest.mark.parametrize(
     "fault",
     [

@@ -41,6 +41,12 @@ BODY_LIMIT = 2000
 
 Timeout = float | tuple[float, float]
 
+#: Requests in a row that never reached a host (each after all its retries) before a
+#: client stops sending to it for the rest of the run. A backend that refuses every
+#: connection (a wrong ``--api-base``, a local server not started) then fails the
+#: remaining images in seconds, not after minutes of retries per image.
+UNREACHABLE_AFTER = 3
+
 
 def check_base_url(url: str, *, what: str) -> str:
     """Return ``url`` without a trailing slash; raise ``ConfigError`` unless it is http(s)."""
@@ -64,6 +70,18 @@ def server_message(body: str) -> str:
             if isinstance(value, str) and value.strip():
                 return value.strip()[:300]
     return " ".join(body.split())[:300]
+
+
+def _never_reached(exc: requests.RequestException) -> bool:
+    """Whether ``exc`` proves the request never reached the service (nothing answered)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False  # something answered, with the wrong certificate
+    return isinstance(exc, requests.exceptions.ConnectTimeout) or (
+        isinstance(exc, requests.exceptions.ConnectionError)
+        and not isinstance(exc, requests.exceptions.Timeout)
+    )
 
 
 def _strip_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -135,6 +153,40 @@ class Limiter:
             self._sleep(wait)
 
 
+class Reachability:
+    """Which hosts have stopped taking connections, by requests that never reached them.
+
+    A request counts when every attempt it was allowed failed to connect (refused, reset
+    before any answer, connect timeout); any answer from the host, an error status
+    included, clears the count. Thread-safe: the requests of a run share one.
+
+    Args:
+        threshold: requests in a row that never reached a host before it is given up on.
+    """
+
+    def __init__(self, threshold: int = UNREACHABLE_AFTER) -> None:
+        self.threshold = threshold
+        self._lock = threading.Lock()
+        self._failures: dict[str, tuple[int, str]] = {}
+
+    def answered(self, host: str) -> None:
+        """The host answered: it is reachable again."""
+        with self._lock:
+            self._failures.pop(host, None)
+
+    def unreached(self, host: str, reason: str) -> None:
+        """One more request never reached ``host``; ``reason`` says why (redacted)."""
+        with self._lock:
+            count, _ = self._failures.get(host, (0, ""))
+            self._failures[host] = (count + 1, reason)
+
+    def given_up(self, host: str) -> str | None:
+        """Why ``host`` is given up on (its last connection error), or ``None``."""
+        with self._lock:
+            count, reason = self._failures.get(host, (0, ""))
+        return reason if count >= self.threshold else None
+
+
 class HttpClient:
     """JSON over HTTP with a retry policy, for one service and one API key.
 
@@ -167,6 +219,7 @@ class HttpClient:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        self.reachability = Reachability()
 
     def __repr__(self) -> str:
         return f"HttpClient(service={self.service!r}, timeout={self.timeout!r})"
@@ -239,9 +292,11 @@ class HttpClient:
         send_headers = dict(headers or {})
         if auth and self._api_key:
             send_headers["Authorization"] = f"Bearer {self._api_key}"
+        host = urlsplit(url).netloc
         attempt = 0
         while True:
             attempt += 1
+            self._refuse_if_unreachable(host, what)
             if before_attempt is not None:
                 before_attempt()
             try:
@@ -261,7 +316,10 @@ class HttpClient:
                     log.debug("%s: %s; retry %d in %.2fs", what, error, attempt, delay)
                     self.sleep(delay)
                     continue
+                if _never_reached(exc):
+                    self.reachability.unreached(host, str(error))
                 raise error from exc
+            self.reachability.answered(host)
             if 200 <= response.status_code < 300:
                 return response
             delay = policy.delay(
@@ -277,6 +335,15 @@ class HttpClient:
                 self.sleep(delay)
                 continue
             raise self.status_error(response, what=what)
+
+    def _refuse_if_unreachable(self, host: str, what: str) -> None:
+        reason = self.reachability.given_up(host)
+        if reason is not None:
+            threshold = self.reachability.threshold
+            raise CaptionAPIError(
+                f"{what}: not sent: the last {threshold} requests to {self.service} never "
+                f"reached {host}, so this run sends it no more (last error: {reason})"
+            )
 
     def _timeout(self, timeout: Timeout | None, deadline: float | None) -> Timeout:
         chosen = self.timeout if timeout is None else timeout
