@@ -26,11 +26,19 @@ def cache_stats(cache_dir: Path | None) -> None:
     import os
 
     from alttext.store.cache import CaptionCache, default_cache_dir
+    from alttext.store.pages import PageMemo
 
-    with library_errors(), CaptionCache(cache_dir or default_cache_dir(os.environ)) as store:
+    directory = cache_dir or default_cache_dir(os.environ)
+    memo = PageMemo(directory)
+    with library_errors(), CaptionCache(directory) as store:
         stats = store.stats()
+        try:
+            pages = len(memo)
+        finally:
+            memo.close()
     click.echo(f"directory: {stats.directory}")
     click.echo(f"captions:  {stats.entries}")
+    click.echo(f"pages:     {pages} remembered (fix skips scanning them when unchanged)")
     click.echo(f"size:      {stats.size_bytes / 1024:.1f} KiB")
 
 
@@ -38,14 +46,22 @@ def cache_stats(cache_dir: Path | None) -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.confirmation_option(prompt="Delete every cached caption (you will pay for them again)?")
 def cache_clear(cache_dir: Path | None) -> None:
-    """Delete every cached caption."""
+    """Delete every cached caption, and the pages fix remembers."""
     import os
 
     from alttext.store.cache import CaptionCache, default_cache_dir
+    from alttext.store.pages import PageMemo
 
-    with library_errors(), CaptionCache(cache_dir or default_cache_dir(os.environ)) as store:
+    directory = cache_dir or default_cache_dir(os.environ)
+    memo = PageMemo(directory)
+    with library_errors(), CaptionCache(directory) as store:
+        try:
+            # The pages first: a remembered page must never outlive the captions it used.
+            pages = memo.clear()
+        finally:
+            memo.close()
         removed = store.clear()
-    click.echo(f"removed {removed} cached caption(s)")
+    click.echo(f"removed {removed} cached caption(s) and {pages} remembered page(s)")
 
 
 @main.group("catalog")

@@ -63,6 +63,7 @@ __all__ = [
     "SourceKind",
     "load_image",
     "load_ref",
+    "read_site_file",
     "resolve_source",
 ]
 
@@ -586,6 +587,22 @@ def _read_local(path: Path, site_root: Path, origin: str, max_bytes: int) -> byt
     if len(data) > max_bytes:  # the file grew after stat
         raise ImageRefused(f"{origin}: over the {max_bytes} byte limit")
     return data
+
+
+def read_site_file(site_root: Path, rel_path: str, max_bytes: int) -> bytes:
+    """The bytes of the file at ``rel_path`` (``/``-separated) under ``site_root``.
+
+    With the checks of a first read: no segment may climb or be empty, and the file must
+    really be inside the site root (symlinks resolved), a regular file, under the limit.
+
+    Raises:
+        ImageRefused: an escaping path or symlink, or a file over ``max_bytes``.
+        ImageFetchError: a missing, unreadable or irregular file.
+    """
+    segments = rel_path.split("/")
+    if any(s in ("", ".", "..") or "\x00" in s for s in segments) or _DRIVE.match(rel_path):
+        raise ImageRefused(f"{rel_path!r}: not a plain path under the site root")
+    return _read_local(site_root.joinpath(*segments), site_root, rel_path, max_bytes)
 
 
 def _read_at_most(handle: FileIO, expected: int, max_bytes: int) -> bytes:

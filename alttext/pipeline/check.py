@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from alttext.config import Config
 from alttext.errors import ConfigError, ScanError
@@ -18,7 +18,13 @@ from alttext.records import compact_pickle
 from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
 from alttext.scan.model import ImageElement
-from alttext.scan.scanner import PageScan, TagFilter, iter_html_files, scan_file
+from alttext.scan.scanner import (
+    PageScan,
+    TagFilter,
+    iter_html_files,
+    page_rel_path,
+    scan_file,
+)
 from alttext.spool import Spool
 
 if TYPE_CHECKING:
@@ -97,6 +103,22 @@ class PageAudit:
 PagePick = Callable[[PageScan], tuple[object, ...]]
 
 
+@runtime_checkable
+class RecallingPick(Protocol):
+    """A pick that may know a page's outcome from its bytes alone (``fix``'s page memo).
+
+    ``recall`` gets the page's path, its name in reports and its bytes before any scan,
+    and returns ``(images found, picked)`` for a page it remembers, else ``None`` (the
+    page is then scanned and picked as usual). Asked only when the audit is off.
+    """
+
+    def __call__(self, page: PageScan) -> tuple[object, ...]: ...
+
+    def recall(
+        self, path: Path, rel_path: str, data: bytes
+    ) -> tuple[int, tuple[object, ...]] | None: ...
+
+
 class PageAuditor:
     """Scans and audits one page at a time with one configuration."""
 
@@ -113,6 +135,7 @@ class PageAuditor:
         self.root = root
         self.pick = pick
         self.audit = audit
+        self.recall = pick.recall if isinstance(pick, RecallingPick) and not audit else None
         # Without the audit, elements the caller will not look at need not be described.
         self.keep = None if audit else keep
         self.settings = config.rule_settings()
@@ -122,8 +145,18 @@ class PageAuditor:
 
     def __call__(self, path: Path) -> PageAudit:
         """Audit the page at ``path``."""
+        data = None
+        if self.recall is not None:
+            rel_path = page_rel_path(path, self.root)
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = None  # the scan reads it again, and reports why it cannot
+            recalled = self.recall(path, rel_path, data) if data is not None else None
+            if recalled is not None:
+                return PageAudit(path, rel_path, recalled[0], (), None, recalled[1])
         # Without the audit, the facts only its rules read are not worked out either.
-        page = scan_file(path, self.root, names=self.audit, keep=self.keep)
+        page = scan_file(path, self.root, names=self.audit, keep=self.keep, data=data)
         if page.error is not None:
             return PageAudit(path, page.rel_path, 0, (), page.error)
         findings = []

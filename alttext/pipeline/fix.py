@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -35,8 +36,10 @@ from alttext.images.resolve import (
     LAZY_ATTRIBUTES,
     LoadedImage,
     ResolvedSource,
+    SourceKind,
     load_image,
     load_ref,
+    read_site_file,
 )
 from alttext.pipeline.check import audit_pages, image_ref, scan_root
 from alttext.pipeline.describe import (
@@ -46,15 +49,17 @@ from alttext.pipeline.describe import (
     FreeSources,
     ImageInput,
 )
+from alttext.pipeline.outcomes import ImageAt, ImageOutcome, outcome_from_json, outcome_to_json
 from alttext.records import compact_pickle
 from alttext.rewrite import Edit, apply_edits, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import DecodedHTML, decode_html
 from alttext.scan.model import AltState, ImageElement
-from alttext.scan.scanner import PageScan, iter_html_files, scan_text
+from alttext.scan.scanner import PageScan, iter_html_files, page_rel_path, scan_text
 from alttext.scan.tokens import StartTag
 from alttext.spool import Spool
+from alttext.store.pages import PageMemo, fingerprint, page_key
 
 if TYPE_CHECKING:
     from alttext.captioners.metadata import EmbeddedAlt
@@ -67,48 +72,6 @@ _Key = tuple[str, str | None]
 #: Images described at once when ``jobs`` is not set; the backend may allow fewer in flight
 #: (WaveSpeed's default account tier: 2), an explicit ``jobs`` raises its limit too.
 DEFAULT_JOBS = 8
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class ImageAt:
-    """Where an image is: what a report and a rewrite need, without the scan's context."""
-
-    rel_page: str
-    line: int
-    column: int
-    element: str
-    src: str | None
-    snippet: str
-    start: int
-    end: int
-
-    @classmethod
-    def of(cls, image: ImageElement) -> ImageAt:
-        """The location part of a scanned element."""
-        return cls(
-            image.rel_page,
-            image.line,
-            image.column,
-            image.element,
-            image.src,
-            image.snippet,
-            image.start,
-            image.end,
-        )
-
-
-@compact_pickle
-@dataclass(slots=True)
-class ImageOutcome:
-    """What happened to one image that needed alt text."""
-
-    image: ImageAt
-    action: Literal["filled", "decorative", "failed", "pending"]
-    alt: str | None = None
-    content_hash: str | None = None
-    described: Described | None = None
-    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -200,6 +163,10 @@ def _may_need_alt(tag: StartTag, *, replace_bad: bool) -> bool:
 
 _PAGE_INDEPENDENT = ("/", "http:", "https:", "data:")
 
+#: One source a load read: its kind, its path under the site root (local files) and the
+#: sha256 of its bytes.
+_Read = tuple[SourceKind, str | None, str]
+
 
 class _Loader:
     """Loads images once per distinct reference and reads each file once.
@@ -216,6 +183,12 @@ class _Loader:
         )
         self._memo: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
         self._sources: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
+        # What each load read, by memo key (see :attr:`last_read`).
+        self._read: dict[tuple[object, ...], tuple[_Read, ...]] = {}
+        self._reading: list[_Read] = []
+        #: The sources the last :meth:`load` read (or would have, when remembered):
+        #: ``(kind, path under the site root, sha256)`` each; empty when it failed.
+        self.last_read: tuple[_Read, ...] = ()
 
     def load(self, image: ImageElement) -> LoadedImage:
         attrs = image.attrs
@@ -230,6 +203,7 @@ class _Loader:
         memo_key = (page_dir, src, srcset, lazy, image.picture_srcsets, base_href)
         if memo_key not in self._memo:
             ref = image_ref(image, self.site_root)  # resolves the page path: only when new
+            self._reading = []
             try:
                 self._memo[memo_key] = load_ref(
                     ref,
@@ -238,8 +212,10 @@ class _Loader:
                     allow_remote=self.config.remote,
                     load=self._load_source,
                 )
+                self._read[memo_key] = tuple(self._reading)
             except AltTextError as exc:
                 self._memo[memo_key] = exc
+        self.last_read = self._read.get(memo_key, ())
         return _unwrap(self._memo, memo_key)
 
     def _load_source(self, resolved: ResolvedSource) -> LoadedImage:
@@ -252,7 +228,9 @@ class _Loader:
                 )
             except AltTextError as exc:
                 self._sources[key] = exc
-        return _unwrap(self._sources, key).from_attribute(resolved.attribute)
+        found = _unwrap(self._sources, key)
+        self._reading.append((resolved.kind, resolved.rel_path, found.sha256))
+        return found.from_attribute(resolved.attribute)
 
     def reload(self, image: ImageElement) -> LoadedImage:
         """Load an image's bytes again (after :meth:`load` returned it without them)."""
@@ -319,37 +297,99 @@ class _Preparer:
     """
 
     def __init__(
-        self, config: Config, roots: tuple[Path, Path], free: FreeSources | None, mode: Mode
+        self,
+        config: Config,
+        roots: tuple[Path, Path],
+        free: FreeSources | None,
+        mode: Mode,
+        memo: _Memo | None = None,
     ) -> None:
         self.config = config
         self.roots = roots
         self.free = free
         self.mode = mode
+        self.memo = memo
         self._loader: _Loader | None = None
         self._embedded: dict[_Key, EmbeddedAlt | None] = {}
         self._found: dict[_Key, Described | None] = {}
+        # Files a recalled page named, by path: the sha256 found (read once per run).
+        self._verified: dict[str, str | None] = {}
 
-    def __getstate__(self) -> tuple[Config, tuple[Path, Path], FreeSources | None, Mode]:
-        return self.config, self.roots, self.free, self.mode
+    def __getstate__(self) -> _PreparerState:
+        return self.config, self.roots, self.free, self.mode, self.memo
 
-    def __setstate__(
-        self, state: tuple[Config, tuple[Path, Path], FreeSources | None, Mode]
-    ) -> None:
+    def __setstate__(self, state: _PreparerState) -> None:
         self.__init__(*state)  # type: ignore[misc]
 
     def __call__(self, page: PageScan) -> tuple[object, ...]:
-        prepared = [p for image in page.images if (p := self._prepare(image)) is not None]
+        # The local files each decision reads, while the page is still memorable.
+        read: list[tuple[str, str]] | None = [] if self.memo is not None else None
+        prepared = []
+        for image in page.images:
+            kept = self._prepare(image)
+            if kept is None:
+                continue
+            prepared.append(kept)
+            if read is not None:
+                read = _memorable(kept, self._loaded().last_read, read)
         if not prepared:
             return ()
         settled = self._settle(page, prepared)
-        return tuple(prepared) if settled is None else (settled,)
+        picked: tuple[object, ...] = tuple(prepared) if settled is None else (settled,)
+        if self.memo is not None and read is not None and page.data:
+            key = self.memo.key(page.path, page.rel_path, page.data, self.roots[1])
+            picked += (_Ticket(key, tuple(read), page.found),)
+        return picked
+
+    def recall(
+        self, path: Path, rel_path: str, data: bytes
+    ) -> tuple[int, tuple[object, ...]] | None:
+        """The page settled as a run remembered it, if every file it read is unchanged."""
+        if self.memo is None:
+            return None
+        key = self.memo.key(path, rel_path, data, self.roots[1])
+        remembered = self.memo.pages.get(key)
+        if remembered is None:
+            return None
+        try:
+            for rel_file, sha256 in remembered["read"]:
+                if self._sha256_of(rel_file) != sha256:
+                    return None
+            entries = tuple(
+                (outcome_from_json(o), (str(k[0]), k[1]) if k else None, str(example))
+                for o, k, example in remembered["outcomes"]
+            )
+            found = int(remembered["found"])
+            decoded = decode_html(data)
+        except (AltTextError, KeyError, TypeError, ValueError):
+            return None  # not what a run stored (another version?): the full way
+        pairs: list[_Entry] = [(outcome, key) for outcome, key, _ in entries]
+        rewritten = _rewritten(path, data, decoded, pairs, self.mode, self.roots[0])
+        if rewritten.error is not None:
+            return None  # the full way reports it
+        return found, (_Settled(entries, rewritten),)
+
+    def _sha256_of(self, rel_file: str) -> str | None:
+        """The sha256 of a file under the site root, read as a first read would (or None)."""
+        if rel_file not in self._verified:
+            try:
+                data = read_site_file(self.roots[1], rel_file, self._loaded().policy.max_bytes)
+                self._verified[rel_file] = hashlib.sha256(data).hexdigest()
+            except AltTextError:
+                self._verified[rel_file] = None
+        return self._verified[rel_file]
+
+    def _loaded(self) -> _Loader:
+        if self._loader is None:
+            self._loader = _Loader(self.config, self.roots[1])
+        return self._loader
 
     def _prepare(self, image: ImageElement) -> _Prepared | None:
         if not needs_alt(image, self.config.replace_bad):
             return None
-        if self._loader is None:
-            self._loader = _Loader(self.config, self.roots[1])
-        outcome, loaded = _prepare(image, self._loader)
+        loader = self._loaded()
+        loader.last_read = ()
+        outcome, loaded = _prepare(image, loader)
         if loaded is None:
             return _Prepared(outcome, image.lang)
         embedded = None
@@ -358,7 +398,7 @@ class _Preparer:
             if key not in self._embedded:
                 from alttext.captioners.metadata import read_embedded_alt
 
-                data = loaded.data or self._loader.reload(image).data
+                data = loaded.data or loader.reload(image).data
                 self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
             embedded = self._embedded[key]
         if loaded.data:  # the bytes stay in the worker
@@ -389,6 +429,113 @@ class _Preparer:
         root = self.roots[0]
         rewritten = _rewritten(page.path, page.data, page.decoded, pairs, self.mode, root)
         return _Settled(tuple(entries), rewritten)
+
+
+class _Memo:
+    """The page memo as one run uses it: the store and the run's fingerprint (picklable)."""
+
+    def __init__(self, pages: PageMemo, fingerprint: str) -> None:
+        self.pages = pages
+        self.fingerprint = fingerprint
+
+    def key(self, path: Path, rel_path: str, data: bytes, site_root: Path) -> str:
+        """The memo key of a page: its bytes, where it is, and this run's settings."""
+        return page_key(self.fingerprint, rel_path, page_rel_path(path, site_root), data)
+
+
+_PreparerState = tuple[Config, tuple[Path, Path], "FreeSources | None", "Mode", "_Memo | None"]
+
+#: Settings that never change what ``fix`` decides for a page (how fast, where it writes,
+#: what the audit reports); every other field of :class:`Config` is in the fingerprint,
+#: so a setting added later counts until it is listed here.
+_NOT_DECISIONS = frozenset(
+    {
+        "fail_on",
+        "exclude",
+        "jobs",
+        "workers",
+        "rate",
+        "timeout",
+        "deadline",
+        "api_base",
+        "sync",
+        "image_transport",
+        "cache_dir",
+        "cache",
+        "catalog",
+        "require_reviewed",
+        "site_root",
+        "source",
+    }
+)
+
+
+def _memo_for(config: Config, describer: Describer) -> _Memo | None:
+    """The run's page memo (beside the caption cache), or ``None`` without a cache."""
+    if describer.cache is None:
+        return None
+    settings: dict[str, object] = {
+        f.name: _plain(getattr(config, f.name))
+        for f in fields(Config)
+        if f.name not in _NOT_DECISIONS
+    }
+    settings["captioner"] = describer.captioner.name
+    # A catalog entry wins over everything: any edit to it is a new fingerprint.
+    catalog = describer.catalog
+    settings["catalog"] = (
+        hashlib.sha256(catalog.to_text().encode()).hexdigest() if catalog is not None else None
+    )
+    return _Memo(PageMemo(describer.cache.directory), fingerprint(settings))
+
+
+def _plain(value: object) -> object:
+    """A setting as JSON (enum values, paths and mappings made plain, in a fixed order)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(getattr(value, "value", value))
+
+
+@compact_pickle
+@dataclass(frozen=True, slots=True)
+class _Ticket:
+    """What a worker found that lets the page memo remember a page once it is decided:
+    its memo key, every local file its decisions read (path, sha256), its image count."""
+
+    key: str
+    read: tuple[tuple[str, str], ...]
+    found: int
+
+
+def _memorable(
+    kept: _Prepared, last_read: tuple[_Read, ...], read: list[tuple[str, str]]
+) -> list[tuple[str, str]] | None:
+    """``read`` with the files behind one more image, or ``None`` if the page cannot be
+    remembered: an image that already failed, or one read from another host."""
+    if kept.outcome.action == "failed":
+        return None
+    for kind, rel_path, sha256 in last_read:
+        if kind is SourceKind.LOCAL and rel_path is not None:
+            read.append((rel_path, sha256))
+        elif kind is not SourceKind.DATA:
+            return None  # a remote image may change without the page changing
+    return read
+
+
+def _to_remember(work: _PageWork) -> tuple[str, dict[str, object]] | None:
+    """The memo entry of a landed page whose every image got an alt, else ``None``."""
+    ticket = work.ticket
+    if ticket is None or len(work.examples) != len(work.entries):
+        return None
+    outcomes = []
+    for (outcome, key), example in zip(work.entries, work.examples, strict=True):
+        if outcome.action not in ("filled", "decorative") or outcome.alt is None:
+            return None
+        outcomes.append([outcome_to_json(outcome), list(key) if key else None, example])
+    return ticket.key, {"found": ticket.found, "read": ticket.read, "outcomes": outcomes}
 
 
 def _patch_path(path: Path, root: Path) -> str:
@@ -543,6 +690,7 @@ def _run(
         while committing and (block or committing[0][1].done() or len(committing) > 2):
             batch, landed = committing.popleft()
             refused = landed.result()
+            remembered = []
             for index, (work, done) in enumerate(batch):
                 if index in refused:
                     done = _Rewritten(error=_not_rewritten(work.entries, refused[index]))
@@ -553,6 +701,10 @@ def _run(
                     patches.append(done.patch)
                 for outcome, _ in work.entries:
                     report.record(outcome)
+                if memo is not None and done.error is None and (item := _to_remember(work)):
+                    remembered.append(item)
+            if memo is not None:
+                memo.pages.put(remembered)
 
     files = list(iter_html_files(paths, config.exclude))
     # Pages are scanned and audited (as check does, without caption context) in worker
@@ -560,7 +712,8 @@ def _run(
     # free sources answer in full (a warm run: all of them); this process commits those,
     # and looks up, captions and rewrites the rest. Context is built only for pages with
     # an image that goes to the backend.
-    pick = _Preparer(config, (root, site_root), describer.free_sources(), mode)
+    memo = _memo_for(config, describer)
+    pick = _Preparer(config, (root, site_root), describer.free_sources(), mode, memo)
     keep = functools.partial(_may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
     with (
@@ -578,7 +731,10 @@ def _run(
                     continue
                 report.images += page.images
                 report.findings.extend(page.findings)
-                if page.picked and isinstance(settled := page.picked[0], _Settled):
+                picked, ticket = page.picked, None
+                if picked and isinstance(last := picked[-1], _Ticket):
+                    picked, ticket = picked[:-1], last
+                if picked and isinstance(settled := picked[0], _Settled):
                     for outcome, key, example in settled.entries:
                         if key is None or key in results or key in futures:
                             continue
@@ -589,16 +745,20 @@ def _run(
                         if on_described is not None:
                             on_described()
                     entries = [(outcome, key) for outcome, key, _ in settled.entries]
-                    in_order.append(_PageWork(page.path, entries, _done(settled.rewritten)))
+                    examples = tuple(example for _, _, example in settled.entries)
+                    rewrite = _done(settled.rewritten)
+                    in_order.append(_PageWork(page.path, entries, rewrite, ticket, examples))
                     collect(block=False)
                     continue
                 entries = []
+                examples_seen: list[str] = []
                 with_context: dict[int, ImageElement] | None = None
-                for kept in page.picked:
+                for kept in picked:
                     assert isinstance(kept, _Prepared)
                     outcome, loaded, lang = kept.outcome, kept.loaded, kept.lang
                     key = (loaded.sha256, lang) if loaded is not None else None
                     entries.append((outcome, key))
+                    examples_seen.append(f"{page.rel_path} {loaded.origin}" if loaded else "")
                     if loaded is None or key is None or key in futures or key in results:
                         continue
                     image_input = ImageInput(
@@ -632,7 +792,7 @@ def _run(
                     futures[key] = pool.submit(caption, image_input, image)
                 if not entries:
                     continue
-                work = _PageWork(page.path, entries)
+                work = _PageWork(page.path, entries, None, ticket, tuple(examples_seen))
                 in_order.append(work)
                 if all(key is None or key in results for _, key in entries):
                     finish(work)
@@ -657,6 +817,8 @@ def _run(
             committer.shutdown(wait=True)
             sync_directories(dirs_to_sync)
             report.leftovers_removed = sum(swept.values())
+            if memo is not None:
+                memo.pages.close()
 
 
 #: Threads replacing pages at once.
@@ -718,6 +880,10 @@ class _PageWork:
     path: Path
     entries: list[_Entry]
     rewrite: Future[_Rewritten] | None = None
+    #: What the page memo needs to remember the page (``None``: not memorable).
+    ticket: _Ticket | None = None
+    #: The catalog's "page src" example of each entry (for the memo).
+    examples: tuple[str, ...] = ()
 
 
 def _done(rewritten: _Rewritten) -> Future[_Rewritten]:

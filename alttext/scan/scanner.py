@@ -619,6 +619,17 @@ def _scan(
     return images, found
 
 
+def page_rel_path(path: Path, root: Path) -> str:
+    """How reports name the page at ``path``: relative to ``root`` when it is below it."""
+    try:
+        return path.relative_to(root).as_posix()  # the usual case: found under root
+    except ValueError:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
 def scan_file(
     path: Path,
     root: Path,
@@ -626,20 +637,16 @@ def scan_file(
     with_context: bool = False,
     names: bool = True,
     keep: TagFilter | None = None,
+    data: bytes | None = None,
 ) -> PageScan:
     """Read, decode and scan one page (see :func:`scan_text`); read/decode failures
-    become ``PageScan.error``."""
-    try:
-        rel = path.relative_to(root).as_posix()  # the usual case: found under root
-    except ValueError:
+    become ``PageScan.error``. ``data`` is the page's bytes when the caller read them."""
+    rel = page_rel_path(path, root)
+    if data is None:
         try:
-            rel = path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            rel = path.as_posix()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return PageScan(path, rel, (), None, f"cannot read file: {exc.strerror or exc}")
+            data = path.read_bytes()
+        except OSError as exc:
+            return PageScan(path, rel, (), None, f"cannot read file: {exc.strerror or exc}")
     try:
         decoded = decode_html(data)
     except ScanError as exc:

@@ -1,0 +1,140 @@
+"""Remembered page decisions: a page ``fix`` decided before is not scanned again.
+
+A build regenerates the same pages, byte for byte, on every run; ``fix`` then scans each
+one, resolves, reads and hashes its images, looks their captions up and plans the same
+edits as last time. This memo keeps, per page, what that work concluded, keyed by
+*content* (never by file times or inodes, which a fresh checkout or copy changes):
+
+- the page's bytes, its path under the scan root and under the site root, and the run's
+  *fingerprint* (every setting that can change a decision, the catalog's content, and the
+  code's own digest), hashed together;
+- the value: every local file the decision read, with its sha256, and the outcomes.
+
+A later run that finds a page with the same key re-reads those files (through the same
+site-root checks as a first read) and reuses the outcomes only when every hash matches;
+anything else — a changed or missing image, a symlink, a different setting — takes the
+full path. Pages with remote images, or with any image that could not be filled, are not
+remembered. Stored as JSON (never pickle) in ``<cache dir>/pages``, a store of its own so
+that its size limit can never evict a caption that was paid for.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alttext.errors import ConfigError
+
+if TYPE_CHECKING:
+    import diskcache
+
+#: Bump when what a remembered page means changes (the digest of the code covers edits
+#: to the package's own files; this covers a change of format).
+MEMO_FORMAT = 1
+#: The memo's own size limit: old page versions go first, captions are elsewhere.
+SIZE_LIMIT = 256 * 1024 * 1024
+#: Subdirectory of the cache directory.
+SUBDIRECTORY = "pages"
+
+
+@functools.cache
+def code_digest() -> str:
+    """sha256 of the package's Python sources: a changed decision rule is a new memo."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:  # an odd install: the version alone then keys the memo
+            digest.update(b"?")
+    return digest.hexdigest()
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    """The run's fingerprint: ``settings`` (JSON-able) with the memo format and code digest."""
+    blob = json.dumps(
+        {"format": MEMO_FORMAT, "code": code_digest(), "settings": settings},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def page_key(fingerprint: str, rel_path: str, site_path: str, data: bytes) -> str:
+    """The memo key of a page's bytes at a place, in a run with ``fingerprint``."""
+    digest = hashlib.sha256()
+    for part in (fingerprint, rel_path, site_path):
+        digest.update(part.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0")
+    digest.update(data)
+    return "page:" + digest.hexdigest()
+
+
+class PageMemo:
+    """The page memo in ``directory`` (opened when first used; one per process).
+
+    Args:
+        directory: the cache directory; the memo lives in its ``pages`` subdirectory.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory / SUBDIRECTORY
+        self._store: diskcache.Cache | None = None
+
+    def __getstate__(self) -> Path:
+        return self.directory.parent
+
+    def __setstate__(self, directory: Path) -> None:
+        self.__init__(directory)  # type: ignore[misc]
+
+    def _open(self) -> diskcache.Cache:
+        if self._store is None:
+            import diskcache
+
+            try:
+                self._store = diskcache.Cache(str(self.directory), size_limit=SIZE_LIMIT)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot open the page memo in {self.directory}: {exc.strerror or exc}"
+                ) from exc
+        return self._store
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The remembered page under ``key``, or ``None`` (also for an unreadable entry)."""
+        raw = self._open().get(key)
+        if not isinstance(raw, str):
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def put(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Remember pages, in one transaction."""
+        items = list(items)
+        if not items:
+            return
+        store = self._open()
+        with store.transact():
+            for key, value in items:
+                store.set(key, json.dumps(value, separators=(",", ":")))
+
+    def __len__(self) -> int:
+        return len(self._open())
+
+    def clear(self) -> int:
+        """Forget every page; return how many there were."""
+        return int(self._open().clear())
+
+    def close(self) -> None:
+        """Close the store (it reopens if used again)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,314 @@
+"""The page memo: a page fixed before is settled from its bytes without a scan, exactly as
+the full path would settle it, and any change to what a decision read takes the full path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import write
+from PIL import Image, PngImagePlugin
+
+import alttext.pipeline.check
+from alttext.cli import main
+from alttext.config import Config
+from alttext.pipeline.fix import FixReport, run_fix
+from alttext.store.pages import SUBDIRECTORY, PageMemo
+
+
+def png(path: Path, text: str | None, size: tuple[int, int] = (64, 48)) -> None:
+    info = PngImagePlugin.PngInfo()
+    if text:
+        info.add_text("Description", text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (len(text or "") * 7 % 256, 90, 30)).save(path, pnginfo=info)
+
+
+def make_site(root: Path) -> None:
+    """Pages that the offline backend fills entirely: metadata alts, a spacer, a lazy
+    image, a shared image, relative references from a folder, one page with nothing."""
+    png(root / "img" / "cat.png", "A cat asleep on a red sofa")
+    png(root / "img" / "dog.png", "A dog catching a frisbee")
+    png(root / "img" / "real.png", "A lighthouse at dusk")
+    png(root / "img" / "dot.png", None, size=(1, 1))
+    write(root / "index.html", '<p>Home</p><img src="img/cat.png"><img src="img/dot.png">')
+    write(root / "docs" / "a.html", '<img src="../img/dog.png"> <img src="/img/cat.png">')
+    write(root / "docs" / "lazy.html", '<img src="../img/dot.png" data-src="../img/real.png">')
+    write(root / "docs" / "inline.html", '<img src="data:image/png;base64,' + _inline() + '">')
+    write(root / "done.html", '<img src="img/cat.png" alt="Our cat">')
+
+
+def _inline() -> str:
+    import base64
+    import io
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", "An inline chart of sales")
+    buf = io.BytesIO()
+    Image.new("RGB", (30, 20), "olive").save(buf, "PNG", pnginfo=info)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class Scans:
+    """Counts pages scanned (the memo's whole point is not to)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pages: list[str] = []
+        real = alttext.pipeline.check.scan_file
+
+        def counting(path: Path, *args: Any, **kwargs: Any) -> Any:
+            self.pages.append(path.name)
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(alttext.pipeline.check, "scan_file", counting)
+
+
+def fresh(tmp_path: Path, source: Path, name: str) -> Path:
+    copy = tmp_path / name
+    shutil.copytree(source, copy, symlinks=True)
+    return copy
+
+
+def fix(site: Path, cache: Path, **overrides: Any) -> FixReport:
+    config = Config(cache_dir=cache, workers=1, site_root=site, **overrides)
+    return run_fix([site], config, env={}, audit=False)  # as the CLI without --report
+
+
+def summary(report: FixReport) -> list[tuple[Any, ...]]:
+    return [
+        (
+            o.image,
+            o.action,
+            o.alt,
+            o.content_hash,
+            o.described.origin if o.described else None,
+            o.described.caption if o.described else None,
+            o.error,
+        )
+        for o in report.outcomes
+    ]
+
+
+def pages(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*.html"))}
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    make_site(root)
+    return root
+
+
+def test_a_remembered_page_is_not_scanned_and_comes_out_the_same(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    first = fix(fresh(tmp_path, source, "first"), cache)
+    assert first.ok and first.files_changed == 4
+    assert len(PageMemo(cache)) == 4  # every page with something to fill
+
+    scans = Scans(monkeypatch)
+    again = fresh(tmp_path, source, "again")
+    remembered = fix(again, cache)
+    assert scans.pages == ["done.html"]  # nothing to fill there: not remembered
+
+    shutil.rmtree(cache / SUBDIRECTORY)  # the same run without the memo: the full path
+    scans.pages.clear()
+    full = fresh(tmp_path, source, "full")
+    without = fix(full, cache)
+    assert len(scans.pages) == 5
+
+    assert pages(again) == pages(full) == pages(tmp_path / "first")
+    assert summary(remembered) == summary(without)
+    assert remembered.counts == without.counts and remembered.actions == without.actions
+    assert (remembered.files, remembered.images, remembered.files_changed) == (
+        without.files,
+        without.images,
+        without.files_changed,
+    )
+    assert remembered.ok and remembered.alts_written == 6
+
+
+def test_dry_run_and_patch_from_the_memo_match_the_full_path(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+
+    def patch_of(site: Path) -> bytes:
+        config = Config(cache_dir=cache, workers=1, site_root=site)
+        before = pages(site)
+        report = run_fix([site], config, env={}, mode="patch", audit=False)
+        assert pages(site) == before  # a patch changes nothing
+        return report.patch
+
+    full = patch_of(fresh(tmp_path, source, "full"))  # no memo yet: the full path
+    fix(fresh(tmp_path, source, "first"), cache)
+    scans = Scans(monkeypatch)
+    remembered = patch_of(fresh(tmp_path, source, "again"))
+    assert scans.pages == ["done.html"]
+    # The same hunks (the headers name each copy's paths).
+    assert full and _hunks(remembered) == _hunks(full)
+
+
+def _hunks(patch: bytes) -> list[bytes]:
+    return [line for line in patch.splitlines() if not line.startswith((b"---", b"+++"))]
+
+
+def change_image(site: Path) -> str:
+    png(site / "img" / "dog.png", "A dog asleep in the snow")
+    return "A dog asleep in the snow"
+
+
+def change_lazy_image(site: Path) -> str:
+    png(site / "img" / "real.png", "A harbour at night")
+    return "A harbour at night"
+
+
+@pytest.mark.parametrize("change", [change_image, change_lazy_image])
+def test_a_changed_image_is_read_and_described_again(
+    tmp_path: Path, source: Path, change: Callable[[Path], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)
+    site = fresh(tmp_path, source, "again")
+    new_alt = change(site)
+    scans = Scans(monkeypatch)
+    report = fix(site, cache)
+    assert report.ok
+    assert any(o.alt == new_alt for o in report.outcomes)
+    assert new_alt in "".join(p.decode() for p in pages(site).values())
+    # Only the page that uses the changed image went the full way.
+    assert sorted(scans.pages) == sorted(
+        ["done.html", "a.html" if "dog" in new_alt else "lazy.html"]
+    )
+
+
+def test_a_symlink_or_a_missing_file_in_place_of_an_image_is_not_replayed(
+    tmp_path: Path, source: Path
+) -> None:
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)
+    outside = tmp_path / "outside.png"
+    shutil.copy(source / "img" / "dog.png", outside)  # the very bytes it remembers
+    site = fresh(tmp_path, source, "again")
+    (site / "img" / "dog.png").unlink()
+    os.symlink(outside, site / "img" / "dog.png")
+    (site / "img" / "real.png").unlink()
+    report = fix(site, cache)
+    errors = {o.image.rel_page: o.error for o in report.outcomes if o.action == "failed"}
+    assert set(errors) == {"docs/a.html", "docs/lazy.html"}
+    assert "outside the site root" in (errors["docs/a.html"] or "")
+    assert "not found" in (errors["docs/lazy.html"] or "")
+    assert b'<img src="../img/dog.png">' in (site / "docs" / "a.html").read_bytes()
+
+
+def test_a_setting_that_changes_decisions_takes_the_full_path(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)
+    scans = Scans(monkeypatch)
+    fix(fresh(tmp_path, source, "jobs"), cache, jobs=3)  # how fast, not what
+    assert scans.pages == ["done.html"]
+    report = fix(fresh(tmp_path, source, "short"), cache, max_length=12)
+    assert len(scans.pages) == 1 + 5
+    assert "A cat asleep" in [o.alt for o in report.outcomes]  # cut to 12 characters
+
+
+def test_a_catalog_edit_is_written_at_once(tmp_path: Path, source: Path) -> None:
+    cache, catalog = tmp_path / "cache", tmp_path / "alttext.json"
+    fix(fresh(tmp_path, source, "first"), cache, catalog=catalog)
+    fix(fresh(tmp_path, source, "second"), cache, catalog=catalog)  # remembered with it
+    entries = json.loads(catalog.read_text())
+    cat = next(h for h, e in entries.items() if e["alt"] == "A cat asleep on a red sofa")
+    entries[cat].update(alt="Mittens, our cat", reviewed=True)
+    catalog.write_text(json.dumps(entries))
+    site = fresh(tmp_path, source, "edited")
+    fix(site, cache, catalog=catalog)
+    assert b'alt="Mittens, our cat"' in (site / "index.html").read_bytes()
+    assert b"A cat asleep" not in (site / "docs" / "a.html").read_bytes()
+
+
+def test_an_unreadable_memo_entry_is_ignored(tmp_path: Path, source: Path) -> None:
+    import diskcache
+
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)
+    with diskcache.Cache(str(cache / SUBDIRECTORY)) as store:
+        keys = list(store.iterkeys())
+        for n, key in enumerate(keys):
+            store.set(key, ["not json", "{]", json.dumps({"read": 3}), json.dumps([])][n % 4])
+    site = fresh(tmp_path, source, "again")
+    report = fix(site, cache)
+    assert report.ok and report.files_changed == 4
+    assert pages(site) == pages(tmp_path / "first")
+
+
+def test_pages_with_a_failure_are_not_remembered(tmp_path: Path, source: Path) -> None:
+    cache = tmp_path / "cache"
+    site = fresh(tmp_path, source, "first")
+    write(site / "remote.html", '<img src="https://cdn.example/x.png"><img src="img/cat.png">')
+    png(site / "img" / "plain.png", None)
+    write(site / "plain.html", '<img src="img/plain.png">')  # the offline backend: no caption
+    report = fix(site, cache, remote=False)
+    assert not report.ok
+    assert len(PageMemo(cache)) == 4  # not remote.html, not plain.html
+
+
+def test_cache_stats_counts_and_clear_forgets_remembered_pages(
+    tmp_path: Path, source: Path
+) -> None:
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)
+    runner = CliRunner()
+    stats = runner.invoke(main, ["cache", "stats", "--cache-dir", str(cache)])
+    assert stats.exit_code == 0 and "pages:     4 remembered" in stats.output
+    cleared = runner.invoke(main, ["cache", "clear", "--cache-dir", str(cache), "--yes"])
+    assert cleared.exit_code == 0 and "4 remembered page(s)" in cleared.output
+    assert len(PageMemo(cache)) == 0
+
+
+def test_a_caption_the_backend_gave_is_reported_from_the_cache_next_time(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers.openai import Answer, OpenAIServer
+
+    cache = tmp_path / "cache"
+    with OpenAIServer() as server:
+        server.answers.extend(Answer(f"A picture of thing {n}") for n in range(10))
+        config = Config(
+            backend="openai",
+            model="m",
+            api_base=server.url,
+            metadata_first=False,
+            ocr=False,
+            cache_dir=cache,
+            workers=1,
+        )
+
+        def run(name: str) -> FixReport:
+            site = fresh(tmp_path, source, name)
+            return run_fix([site], replace(config, site_root=site), env={}, audit=False)
+
+        cold = run("cold")
+        assert len(server.requests("chat")) == 4  # cat, dog, the lazy one, the inline one
+        scans = Scans(monkeypatch)
+        remembered = run("remembered")
+        assert scans.pages == ["done.html"]
+        shutil.rmtree(cache / SUBDIRECTORY)
+        full = run("full")
+        assert len(server.requests("chat")) == 4  # never asked again
+    assert {o.described.origin for o in cold.outcomes if o.described} == {"backend"}
+    assert {o.described.origin for o in remembered.outcomes if o.described} == {"cache"}
+    assert summary(remembered) == summary(full)
+    assert remembered.counts == full.counts and remembered.counts["cache"] == 4
+    assert [o.described for o in remembered.outcomes] == [o.described for o in full.outcomes]
