@@ -58,26 +58,36 @@ class Staged:
     tmp: str
 
 
-def _target(path: Path) -> Path:
-    # Only a symlink needs resolving (its target is replaced, the link stays); a full
-    # realpath would lstat every component of every page's path.
-    return Path(os.path.realpath(path)) if os.path.islink(path) else path
-
-
-def _write_tmp(target: Path, data: bytes, *, durable: bool) -> str:
-    """Write ``data`` to a new temporary file beside ``target``, with its permission bits."""
+def _target(path: Path) -> tuple[Path, int]:
+    """The file to replace (a symlink's target: the link stays) and its permission bits."""
+    # One lstat for the usual case; a full realpath would lstat every component of
+    # every page's path.
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
+        info = os.lstat(path)
     except FileNotFoundError:
-        mode = 0o644
+        return path, 0o644
+    if stat.S_ISLNK(info.st_mode):
+        path = Path(os.path.realpath(path))
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return path, 0o644
+    return path, stat.S_IMODE(info.st_mode)
+
+
+def _write_tmp(target: Path, mode: int, data: bytes, *, durable: bool) -> str:
+    """Write ``data`` to a new temporary file beside ``target``, with permission bits ``mode``."""
     fd, tmp_name = _create_tmp(target)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)  # exactly the page's bits (the umask applied at creation)
             if durable:
-                os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
@@ -158,10 +168,10 @@ def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = No
     Raises:
         RewriteError: the file could not be written or replaced.
     """
-    target = _target(path)
     tmp_name: str | None = None
     try:
-        tmp_name = _write_tmp(target, data, durable=True)
+        target, mode = _target(path)
+        tmp_name = _write_tmp(target, mode, data, durable=True)
         os.replace(tmp_name, target)
         tmp_name = None
         if dirs_to_sync is None:
@@ -182,9 +192,9 @@ def stage(path: Path, data: bytes) -> Staged:
     Raises:
         RewriteError: the temporary file could not be written.
     """
-    target = _target(path)
     try:
-        return Staged(target, _write_tmp(target, data, durable=False))
+        target, mode = _target(path)
+        return Staged(target, _write_tmp(target, mode, data, durable=False))
     except OSError as exc:
         raise RewriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -228,7 +238,7 @@ def sync_directories(directories: set[Path]) -> None:
     """
     if not directories:
         return
-    if _syncfs() is not None and _sync_filesystems(directories):
+    if _syncfs() is not None and _sync_filesystems(directories, files=False):
         return
     for directory in sorted(directories):
         _fsync_dir(directory)
@@ -238,20 +248,24 @@ def _make_durable(paths: list[str]) -> None:
     """Flush the files at ``paths`` to disk: a ``syncfs`` per filesystem, else fsync each."""
     if not paths:
         return
-    if _syncfs() is not None and _sync_filesystems(paths):
+    if _syncfs() is not None and _sync_filesystems(paths, files=True):
         return
     for path in paths:
         _fsync_path(path)
 
 
-def _sync_filesystems(paths: Iterable[str | Path]) -> bool:
+def _sync_filesystems(paths: Iterable[str | Path], *, files: bool) -> bool:
     """``syncfs`` once per filesystem holding ``paths``; ``False`` (fall back) on any failure."""
     syncfs = _syncfs()
     assert syncfs is not None
     one_per_device: dict[int, str | Path] = {}
+    # A new file is on its folder's filesystem: one stat per folder (a folder itself may
+    # be a mount point: it is stat'ed as it is). A site is usually on one filesystem: one
+    # syncfs in all.
+    folders = {os.path.dirname(os.fspath(p)) or "." for p in paths} if files else set(paths)
     try:
-        for path in paths:  # a site is usually on one filesystem: one call in all
-            one_per_device.setdefault(os.stat(path).st_dev, path)
+        for folder in folders:
+            one_per_device.setdefault(os.stat(folder).st_dev, folder)
     except OSError:
         return False
     for path in one_per_device.values():

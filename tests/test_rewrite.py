@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -332,6 +333,42 @@ def test_a_failed_barrier_renames_nothing(tmp_path: Path, monkeypatch: pytest.Mo
         f"cannot write {page}: Input/output error" for page in pages
     ]
     assert all(page.read_bytes() == b"old" for page in pages)
+    assert not list(tmp_path.rglob("*.alttext-tmp"))
+
+
+def test_staged_pages_keep_their_mode_and_links_and_one_barrier_covers_each_filesystem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alttext.durable as durable
+
+    barriers: list[tuple[list[str], bool]] = []
+    real = durable._sync_filesystems
+
+    def recording(paths: Any, *, files: bool) -> bool:
+        paths = sorted(map(str, paths))
+        barriers.append((paths, files))
+        return real(paths, files=files)
+
+    monkeypatch.setattr(durable, "_sync_filesystems", recording)
+    (tmp_path / "a").mkdir()
+    odd = tmp_path / "a" / "odd.html"
+    odd.write_bytes(b"old")
+    os.chmod(odd, 0o604)  # not what a umask of 022 would leave
+    real_page = tmp_path / "a" / "real.html"
+    real_page.write_bytes(b"old")
+    link = tmp_path / "link.html"
+    os.symlink(real_page, link)
+    dirs: set[Path] = set()
+    assert durable.commit([durable.stage(odd, b"new"), durable.stage(link, b"linked")], dirs) == []
+    durable.sync_directories(dirs)
+    assert odd.read_bytes() == b"new" and stat.S_IMODE(odd.stat().st_mode) == 0o604
+    assert link.is_symlink() and real_page.read_bytes() == b"linked"
+    assert dirs == {tmp_path / "a"}
+    if durable._syncfs() is not None:
+        # The staged files by their folder; the folders renamed into as they are.
+        [(files_seen, as_files), (folders, as_folders)] = barriers
+        assert as_files and len(files_seen) == 2 and all("/a/." in f for f in files_seen)
+        assert not as_folders and folders == [str(tmp_path / "a")]
     assert not list(tmp_path.rglob("*.alttext-tmp"))
 
 
