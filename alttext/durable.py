@@ -26,7 +26,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,6 +109,8 @@ def _create_tmp(target: Path) -> tuple[int, str]:
     try:
         return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600), name
     except FileExistsError:
+        import tempfile  # rare: not worth its start-up time on every run
+
         return tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=_TMP_SUFFIX)
 
 

@@ -237,13 +237,14 @@ def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: 
 
 
 def test_a_slow_consumer_holds_a_window_of_chunks_not_the_whole_site(tmp_path: Path) -> None:
-    from alttext.pipeline.check import _CHUNK, _CHUNKS_PER_WORKER
+    from alttext.pipeline.check import _CHUNK, _CHUNKS_PER_WORKER, _FIRST_CHUNK
 
     files, seen, pages = _recorded_scan(tmp_path, 60)  # 480 pages: fifteen chunks
     next(pages)
     # The workers would scan the whole site in this time; they stop at the window of
     # chunks in flight (the one being handed over among them) and go on when asked.
-    window = 2 * _CHUNKS_PER_WORKER * _CHUNK
+    # Each of the two workers' first chunk is a small one.
+    window = 2 * _FIRST_CHUNK + (2 * _CHUNKS_PER_WORKER - 2) * _CHUNK
     deadline = time.monotonic() + 5
     while len(list(seen.iterdir())) < window and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -171,6 +171,8 @@ class PageAuditor:
 #: Pages per task sent to a worker: large enough to amortise the hand-over, small enough
 #: that the workers finish together and progress stays live.
 _CHUNK = 32
+#: Pages in each worker's first chunk.
+_FIRST_CHUNK = 8
 #: Chunks queued per worker: one running, the rest ready as soon as it is done.
 _CHUNKS_PER_WORKER = 3
 _WORKER: PageAuditor | None = None
@@ -246,8 +248,14 @@ def audit_pages(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    chunks = iter([files[i : i + _CHUNK] for i in range(0, len(files), _CHUNK)])
     workers = min(workers, -(-len(files) // _CHUNK))
+    # Each worker's first chunk is small, so the first results (and fix's first commits)
+    # come early; then chunks of _CHUNK pages.
+    first = workers * _FIRST_CHUNK
+    chunks = iter(
+        [files[i : i + _FIRST_CHUNK] for i in range(0, first, _FIRST_CHUNK)]
+        + [files[i : i + _CHUNK] for i in range(first, len(files), _CHUNK)]
+    )
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=_start_method(),
