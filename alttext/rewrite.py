@@ -226,6 +226,10 @@ def _new_tag_bytes(tag_text: str, original: bytes, alt: str, encoding: str) -> b
     return prefix + inserted + suffix
 
 
+#: One change to a page's bytes: ``original[start:end]`` becomes ``replacement``.
+Splice = tuple[int, int, bytes]
+
+
 def apply_edits(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) -> bytes:
     """Return ``original`` with each edit's alt written into its start tag.
 
@@ -236,11 +240,38 @@ def apply_edits(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) ->
         RewriteError: an edit is out of range, overlaps another, or its snippet is not
             what the file holds now; or the encoding does not reproduce the original bytes.
     """
+    return apply_splices(original, plan_splices(original, decoded, edits))
+
+
+def apply_splices(original: bytes, splices: Sequence[Splice]) -> bytes:
+    """``original`` with each splice made (in order, not overlapping, within the bytes).
+
+    Raises:
+        RewriteError: the splices are out of order, overlap or fall outside ``original``.
+    """
+    out: list[bytes] = []
+    pos = 0
+    for start, end, replacement in splices:
+        if not pos <= start <= end <= len(original):
+            raise RewriteError(f"splice at bytes {start}-{end} is out of order or outside")
+        out.append(original[pos:start])
+        out.append(replacement)
+        pos = end
+    out.append(original[pos:])
+    return b"".join(out)
+
+
+def plan_splices(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) -> list[Splice]:
+    """The byte changes :func:`apply_edits` makes: one per edited start tag, in order.
+
+    Raises:
+        RewriteError: as :func:`apply_edits`.
+    """
     text, encoding = decoded.text, decoded.encoding
     if not original.startswith(decoded.bom):
         raise RewriteError("the file does not start with the byte-order mark it was read with")
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
-    out: list[bytes] = [decoded.bom]
+    splices: list[Splice] = []
     pos = 0  # character offset in text
     bpos = len(decoded.bom)  # byte offset in original
     for edit in ordered:
@@ -256,16 +287,16 @@ def apply_edits(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) ->
         gap = _encode(text[pos : edit.start], encoding)
         if original[bpos : bpos + len(gap)] != gap:
             raise RewriteError(f"the page does not round-trip through {encoding}")
-        out.append(gap)
         bpos += len(gap)
         tag = _encode(edit.snippet, encoding)
         if original[bpos : bpos + len(tag)] != tag:
             raise RewriteError(f"the page does not round-trip through {encoding}")
-        out.append(_new_tag_bytes(edit.snippet, tag, edit.alt, encoding))
+        splices.append(
+            (bpos, bpos + len(tag), _new_tag_bytes(edit.snippet, tag, edit.alt, encoding))
+        )
         bpos += len(tag)
         pos = edit.end
-    out.append(original[bpos:])
-    return b"".join(out)
+    return splices
 
 
 def rewrite_file(

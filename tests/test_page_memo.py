@@ -312,3 +312,89 @@ def test_a_caption_the_backend_gave_is_reported_from_the_cache_next_time(
     assert summary(remembered) == summary(full)
     assert remembered.counts == full.counts and remembered.counts["cache"] == 4
     assert [o.described for o in remembered.outcomes] == [o.described for o in full.outcomes]
+
+
+def many_pages(root: Path, count: int) -> None:
+    """Enough pages for two scan workers, each with its own image and a shared one."""
+    png(root / "img" / "cat.png", "A cat asleep on a red sofa")
+    for n in range(count):
+        png(root / "img" / f"i{n}.png", f"Figure {n}: a chart of rainfall")
+        write(
+            root / f"p{n:03d}.html", f'<h1>{n}</h1><img src="img/i{n}.png"><img src="img/cat.png">'
+        )
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".alttext-tmp")]
+
+
+def test_pages_the_scan_workers_settle_and_write_land_like_the_full_path(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    many_pages(source, 90)
+    cache = tmp_path / "cache"
+
+    def run(name: str) -> Path:
+        site = fresh(tmp_path, source, name)
+        config = Config(cache_dir=cache, workers=2, site_root=site)
+        report = run_fix([site], config, env={}, audit=False)
+        assert report.ok and report.files_changed == 90
+        assert temp_files(site) == []
+        return site
+
+    cold = run("cold")  # settled by the workers from metadata, then remembered
+    warm = run("warm")  # recalled and written by the workers
+    assert len(PageMemo(cache)) == 90
+    assert pages(warm) == pages(cold)
+    assert b'alt="Figure 7: a chart of rainfall"' in (warm / "p007.html").read_bytes()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_interrupted_commit_removes_what_the_workers_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    import alttext.pipeline.fix
+
+    source = tmp_path / "source"
+    many_pages(source, 90)
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)  # remembered: the next run's workers write
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(alttext.pipeline.fix, "commit", interrupted)
+    site = fresh(tmp_path, source, "again")
+    with pytest.raises(KeyboardInterrupt):
+        config = Config(cache_dir=cache, workers=workers, site_root=site)
+        run_fix([site], config, env={}, audit=False)
+    assert temp_files(site) == []
+    assert pages(site) == pages(source)  # nothing landed: every page as it was
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_while_pages_wait_for_the_committer_leaves_no_written_files(
+    tmp_path: Path, workers: int
+) -> None:
+    source = tmp_path / "source"
+    many_pages(source, 90)
+    cache = tmp_path / "cache"
+    done = fresh(tmp_path, source, "first")
+    fix(done, cache)
+    calls = 0
+
+    def interrupt_midway() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 60:  # pages settled and written beside themselves, some not committed
+            raise KeyboardInterrupt
+
+    site = fresh(tmp_path, source, "again")
+    config = Config(cache_dir=cache, workers=workers, site_root=site)
+    with pytest.raises(KeyboardInterrupt):
+        run_fix([site], config, env={}, audit=False, on_described=interrupt_midway)
+    assert temp_files(site) == []
+    finished, expected, before = pages(site), pages(done), pages(source)
+    assert all(finished[name] in (before[name], expected[name]) for name in finished)
+    assert any(finished[name] == before[name] for name in finished)

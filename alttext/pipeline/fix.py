@@ -22,7 +22,7 @@ import hashlib
 import os
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -51,7 +51,7 @@ from alttext.pipeline.describe import (
 )
 from alttext.pipeline.outcomes import ImageAt, ImageOutcome, outcome_from_json, outcome_to_json
 from alttext.records import compact_pickle
-from alttext.rewrite import Edit, apply_edits, unified_diff_bytes
+from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import DecodedHTML, decode_html
@@ -360,14 +360,16 @@ class _Preparer:
                 for o, k, example in remembered["outcomes"]
             )
             found = int(remembered["found"])
-            decoded = decode_html(data)
-        except (AltTextError, KeyError, TypeError, ValueError):
+            splices = tuple(
+                (int(start), int(end), str(new).encode("latin-1"))
+                for start, end, new in remembered["splices"]
+            )
+            # The same bytes as then: the same splices apply (a diff needs the encoding).
+            encoding = decode_html(data).encoding if self.mode != "write" else ""
+            rewritten = _spliced(path, data, splices, encoding, self.mode, self.roots[0])
+        except (AltTextError, KeyError, TypeError, ValueError, UnicodeError):
             return None  # not what a run stored (another version?): the full way
-        pairs: list[_Entry] = [(outcome, key) for outcome, key, _ in entries]
-        rewritten = _rewritten(path, data, decoded, pairs, self.mode, self.roots[0])
-        if rewritten.error is not None:
-            return None  # the full way reports it
-        return found, (_Settled(entries, rewritten),)
+        return found, (_Settled(entries, rewritten.staged_now(path)),)
 
     def _sha256_of(self, rel_file: str) -> str | None:
         """The sha256 of a file under the site root, read as a first read would (or None)."""
@@ -428,7 +430,7 @@ class _Preparer:
         pairs: list[_Entry] = [(outcome, key) for outcome, key, _ in entries]
         root = self.roots[0]
         rewritten = _rewritten(page.path, page.data, page.decoded, pairs, self.mode, root)
-        return _Settled(tuple(entries), rewritten)
+        return _Settled(tuple(entries), rewritten.staged_now(page.path))
 
 
 class _Memo:
@@ -525,7 +527,7 @@ def _memorable(
     return read
 
 
-def _to_remember(work: _PageWork) -> tuple[str, dict[str, object]] | None:
+def _to_remember(work: _PageWork, done: _Rewritten) -> tuple[str, dict[str, object]] | None:
     """The memo entry of a landed page whose every image got an alt, else ``None``."""
     ticket = work.ticket
     if ticket is None or len(work.examples) != len(work.entries):
@@ -535,7 +537,14 @@ def _to_remember(work: _PageWork) -> tuple[str, dict[str, object]] | None:
         if outcome.action not in ("filled", "decorative") or outcome.alt is None:
             return None
         outcomes.append([outcome_to_json(outcome), list(key) if key else None, example])
-    return ticket.key, {"found": ticket.found, "read": ticket.read, "outcomes": outcomes}
+    # Bytes as latin-1 text: JSON holds any byte that way, one character each.
+    splices = [[start, end, new.decode("latin-1")] for start, end, new in done.splices]
+    return ticket.key, {
+        "found": ticket.found,
+        "read": ticket.read,
+        "outcomes": outcomes,
+        "splices": splices,
+    }
 
 
 def _patch_path(path: Path, root: Path) -> str:
@@ -636,9 +645,6 @@ def _run(
     # thread, so this thread never waits on the disk. The directories renamed into get one
     # durability barrier at the end.
     dirs_to_sync: set[Path] = set()
-    # Directories a commit wrote into, with the leftovers of an interrupted run it removed
-    # there (looked for once per directory, on the committer thread).
-    swept: dict[Path, int] = {}
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
 
@@ -681,7 +687,7 @@ def _run(
     def commit_pages() -> None:
         if to_commit:
             batch = to_commit.copy()
-            committing.append((batch, committer.submit(_commit_batch, batch, dirs_to_sync, swept)))
+            committing.append((batch, committer.submit(_commit_batch, batch, dirs_to_sync)))
             to_commit.clear()
 
     def record_commits(*, block: bool) -> None:
@@ -701,12 +707,16 @@ def _run(
                     patches.append(done.patch)
                 for outcome, _ in work.entries:
                     report.record(outcome)
-                if memo is not None and done.error is None and (item := _to_remember(work)):
+                remember = memo is not None and done.error is None
+                if remember and (item := _to_remember(work, done)):
                     remembered.append(item)
             if memo is not None:
                 memo.pages.put(remembered)
 
     files = list(iter_html_files(paths, config.exclude))
+    # Leftovers of an interrupted run go before anything is written (scan workers write
+    # the pages they settle as soon as they have them).
+    report.leftovers_removed = _sweep(files) if mode == "write" else 0
     # Pages are scanned and audited (as check does, without caption context) in worker
     # processes, which also load and hash the images to fill, and settle the pages the
     # free sources answer in full (a warm run: all of them); this process commits those,
@@ -717,6 +727,8 @@ def _run(
     keep = functools.partial(_may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
     with (
+        # Left last, once the scan workers are gone (see the function).
+        _sweep_on_failure(files, enabled=mode == "write"),
         # Closed explicitly: on an error here the scan workers stop at once.
         contextlib.closing(pages),
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool,
@@ -735,6 +747,12 @@ def _run(
                 if picked and isinstance(last := picked[-1], _Ticket):
                     picked, ticket = picked[:-1], last
                 if picked and isinstance(settled := picked[0], _Settled):
+                    # Queued first: its new content may be written already (by a scan
+                    # worker), and an interrupt from here on must find it to remove it.
+                    entries = [(outcome, key) for outcome, key, _ in settled.entries]
+                    examples = tuple(example for _, _, example in settled.entries)
+                    rewrite = _done(settled.rewritten)
+                    in_order.append(_PageWork(page.path, entries, rewrite, ticket, examples))
                     for outcome, key, example in settled.entries:
                         if key is None or key in results or key in futures:
                             continue
@@ -744,10 +762,6 @@ def _run(
                         describer.adopt(image_input, outcome.described)
                         if on_described is not None:
                             on_described()
-                    entries = [(outcome, key) for outcome, key, _ in settled.entries]
-                    examples = tuple(example for _, _, example in settled.entries)
-                    rewrite = _done(settled.rewritten)
-                    in_order.append(_PageWork(page.path, entries, rewrite, ticket, examples))
                     collect(block=False)
                     continue
                 entries = []
@@ -816,9 +830,46 @@ def _run(
             writer.shutdown(wait=True)
             committer.shutdown(wait=True)
             sync_directories(dirs_to_sync)
-            report.leftovers_removed = sum(swept.values())
+            # Pages written beside themselves but never handed to the committer (an
+            # error, Ctrl-C) are removed: they stay as they were.
+            discard(
+                done.staged for done in _unhanded(in_order, to_commit) if done.staged is not None
+            )
             if memo is not None:
                 memo.pages.close()
+
+
+def _sweep(files: list[Path]) -> int:
+    """Remove what interrupted runs left beside these pages; return how many files."""
+    return sum(len(sweep_leftovers(folder)) for folder in sorted({f.parent for f in files}))
+
+
+@contextlib.contextmanager
+def _sweep_on_failure(files: list[Path], *, enabled: bool) -> Iterator[None]:
+    """On an error or Ctrl-C, remove what the (by then finished) scan workers wrote.
+
+    A worker writes each page it settles beside the page at once; pages whose results
+    never reached the committer leave those files, named by a process that has ended.
+    """
+    try:
+        yield
+    except BaseException:
+        if enabled:
+            with contextlib.suppress(OSError):
+                _sweep(files)
+        raise
+
+
+def _unhanded(
+    in_order: Iterable[_PageWork], to_commit: Iterable[tuple[_PageWork, _Rewritten]]
+) -> Iterator[_Rewritten]:
+    """The rewrites worked out but not handed to the committer."""
+    yield from (done for _, done in to_commit)
+    for work in in_order:
+        rewrite = work.rewrite
+        if rewrite is not None and rewrite.done() and not rewrite.cancelled():
+            with contextlib.suppress(Exception):
+                yield rewrite.result()
 
 
 #: Threads replacing pages at once.
@@ -830,23 +881,25 @@ _COMMIT_BATCH = 128
 
 
 def _commit_batch(
-    batch: list[tuple[_PageWork, _Rewritten]], dirs_to_sync: set[Path], swept: dict[Path, int]
+    batch: list[tuple[_PageWork, _Rewritten]], dirs_to_sync: set[Path]
 ) -> dict[int, str]:
     """Replace a batch of pages; return why, by index in ``batch``, for those that failed.
 
-    Runs on the committer thread. The batch is written beside its pages only now (a run
-    killed while it waits for captions leaves no temporary files), made durable by one
-    barrier, then each page is renamed into place. A run killed during a commit leaves
-    temporary files beside pages it had not renamed yet; those pages still need alt, so
-    the re-run commits into the same directories and removes the leftovers there first.
+    Runs on the committer thread. Pages that waited for captions are written beside
+    themselves only now (a run killed while it waits for captions leaves no temporary
+    files); pages a scan worker settled come already written. The batch is made durable
+    by one barrier, then each page is renamed into place. A run killed meanwhile leaves
+    temporary files beside pages it had not renamed yet; the re-run removes them before
+    it writes anything (see :func:`_sweep`).
     """
     staged: dict[int, Staged] = {}
     refused: dict[int, str] = {}
     try:
+        for index, (_, done) in enumerate(batch):
+            if done.staged is not None:
+                staged[index] = done.staged
         for index, (work, done) in enumerate(batch):
-            if done.content is not None:
-                if (directory := work.path.parent) not in swept:
-                    swept[directory] = len(sweep_leftovers(directory))
+            if done.staged is None and done.content is not None:
                 try:
                     staged[index] = stage(work.path, done.content)
                 except AltTextError as exc:
@@ -868,6 +921,25 @@ class _Rewritten:
     patch: bytes = b""
     error: FileError | None = None
     content: bytes | None = None
+    #: The byte changes behind ``content``/``patch`` (what the page memo replays).
+    splices: tuple[Splice, ...] = ()
+    #: The new content already written beside the page (by a scan worker), to commit.
+    staged: Staged | None = None
+
+    def staged_now(self, path: Path) -> _Rewritten:
+        """This rewrite with its new content written beside ``path`` (not in place yet).
+
+        A page a scan worker settles is staged there, in parallel, so the committer only
+        makes it durable and renames it; if writing fails here the committer tries again
+        and reports why.
+        """
+        if self.content is None:
+            return self
+        try:
+            staged = stage(path, self.content)
+        except AltTextError:
+            return self
+        return _Rewritten(self.changed, self.patch, self.error, None, self.splices, staged)
 
 
 _Entry = tuple["ImageOutcome", "_Key | None"]
@@ -963,15 +1035,23 @@ def _rewritten(
     if not edits:
         return _Rewritten()
     try:
-        after = apply_edits(before, decoded, edits)
+        splices = plan_splices(before, decoded, edits)
     except AltTextError as exc:
         return _Rewritten(error=_not_rewritten(entries, str(exc)))
+    return _spliced(path, before, tuple(splices), decoded.encoding, mode, root)
+
+
+def _spliced(
+    path: Path, before: bytes, splices: tuple[Splice, ...], encoding: str, mode: Mode, root: Path
+) -> _Rewritten:
+    """The page's new content (or patch) from its byte changes."""
+    after = apply_splices(before, splices)
     if after == before:
-        return _Rewritten()
+        return _Rewritten(splices=splices)
     if mode == "write":
-        return _Rewritten(changed=True, content=after)
-    patch = unified_diff_bytes(_patch_path(path, root), before, after, decoded.encoding)
-    return _Rewritten(changed=True, patch=patch)
+        return _Rewritten(changed=True, content=after, splices=splices)
+    patch = unified_diff_bytes(_patch_path(path, root), before, after, encoding)
+    return _Rewritten(changed=True, patch=patch, splices=splices)
 
 
 def _not_rewritten(entries: list[_Entry], why: str) -> FileError:
