@@ -187,7 +187,7 @@ def test_one_image_on_many_pages_is_described_once(tmp_path: Path) -> None:
 def test_a_file_named_from_many_folders_is_read_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import alttext.pipeline.fix as fix_module
+    import alttext.pipeline.load as load_module
 
     described_png(tmp_path / "img" / "shared.png", "A navy rectangle")
     for folder in ("a", "b/c", "d/e/f"):
@@ -195,13 +195,13 @@ def test_a_file_named_from_many_folders_is_read_once(
         for index in range(3):
             write(tmp_path / folder / f"p{index}.html", f'<img src="{depth}img/shared.png">')
     reads: list[str] = []
-    real_load_image = fix_module.load_image
+    real_load_image = load_module.load_image
 
     def counting(resolved: Any, *args: Any, **kwargs: Any) -> Any:
         reads.append(str(resolved.path))
         return real_load_image(resolved, *args, **kwargs)
 
-    monkeypatch.setattr(fix_module, "load_image", counting)
+    monkeypatch.setattr(load_module, "load_image", counting)
     report = run_fix([tmp_path], Config(cache=False, workers=1), env={})
     assert report.ok and report.files_changed == 9
     # Three distinct references (one per folder depth), one file: read once.

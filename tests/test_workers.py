@@ -284,7 +284,7 @@ def test_records_that_cross_processes_pickle_to_equal_copies() -> None:
 
     from alttext.captioners.metadata import EmbeddedAlt
     from alttext.pipeline.check import PageAudit
-    from alttext.pipeline.fix import ImageAt, ImageOutcome
+    from alttext.pipeline.outcomes import ImageAt, ImageOutcome
     from alttext.rules.model import FileError, Finding, Severity
 
     finding = Finding("a.html", 1, 2, "image-alt", Severity.ERROR, "m", "img", None, "<img>")

@@ -24,24 +24,18 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from alttext.config import Config
 from alttext.durable import Staged, commit, discard, stage, sweep_leftovers, sync_directories
 from alttext.errors import AltTextError
-from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import (
-    LAZY_ATTRIBUTES,
     LoadedImage,
-    ResolvedSource,
-    SourceKind,
-    load_image,
-    load_ref,
     read_site_file,
 )
-from alttext.pipeline.check import audit_pages, image_ref, scan_root
+from alttext.pipeline.check import audit_pages, scan_root
 from alttext.pipeline.describe import (
     Described,
     Describer,
@@ -49,25 +43,32 @@ from alttext.pipeline.describe import (
     FreeSources,
     ImageInput,
 )
-from alttext.pipeline.outcomes import ImageAt, ImageOutcome, outcome_from_json, outcome_to_json
+from alttext.pipeline.load import ImageLoader, decide
+from alttext.pipeline.outcomes import ImageOutcome, Key
+from alttext.pipeline.remember import (
+    Remembered,
+    RunMemo,
+    Ticket,
+    memo_entry,
+    run_memo,
+    with_reads,
+)
 from alttext.records import compact_pickle
 from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_diff_bytes
-from alttext.rules.checks import is_filename_alt, is_placeholder_alt, is_tiny
+from alttext.rules.checks import is_filename_alt, is_placeholder_alt
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import DecodedHTML, decode_html
 from alttext.scan.model import AltState, ImageElement
-from alttext.scan.scanner import PageScan, iter_html_files, page_rel_path, scan_text
+from alttext.scan.scanner import PageScan, iter_html_files, scan_text
 from alttext.scan.tokens import StartTag
 from alttext.spool import Spool
-from alttext.store.pages import PageMemo, fingerprint, page_key
 
 if TYPE_CHECKING:
     from alttext.captioners.metadata import EmbeddedAlt
 
 Mode = Literal["write", "dry-run", "patch"]
 
-#: What a description is keyed by in a run: the image's sha256 and the page language.
-_Key = tuple[str, str | None]
+_Key = Key
 
 #: Images described at once when ``jobs`` is not set; the backend may allow fewer in flight
 #: (WaveSpeed's default account tier: 2), an explicit ``jobs`` raises its limit too.
@@ -161,101 +162,6 @@ def _may_need_alt(tag: StartTag, *, replace_bad: bool) -> bool:
     return tag.name == "input"
 
 
-_PAGE_INDEPENDENT = ("/", "http:", "https:", "data:")
-
-#: One source a load read: its kind, its path under the site root (local files) and the
-#: sha256 of its bytes.
-_Read = tuple[SourceKind, str | None, str]
-
-
-class _Loader:
-    """Loads images once per distinct reference and reads each file once.
-
-    One image on 1,000 pages is one read; so is one file referenced relatively from pages
-    in many folders (distinct references, one resolved source).
-    """
-
-    def __init__(self, config: Config, site_root: Path) -> None:
-        self.config = config
-        self.site_root = site_root
-        self.policy = NetworkPolicy(
-            allow_private_hosts=config.allow_private_hosts, read_timeout=config.timeout
-        )
-        self._memo: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
-        self._sources: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
-        # What each load read, by memo key (see :attr:`last_read`).
-        self._read: dict[tuple[object, ...], tuple[_Read, ...]] = {}
-        self._reading: list[_Read] = []
-        #: The sources the last :meth:`load` read (or would have, when remembered):
-        #: ``(kind, path under the site root, sha256)`` each; empty when it failed.
-        self.last_read: tuple[_Read, ...] = ()
-
-    def load(self, image: ImageElement) -> LoadedImage:
-        attrs = image.attrs
-        lazy = tuple((k, attrs[k]) for k in LAZY_ATTRIBUTES if k in attrs)
-        src, srcset, base_href = attrs.get("src"), attrs.get("srcset"), image.base_href
-        # Root-relative, absolute and data: references mean the same on every page, so
-        # their resolution is shared across a site's folders.
-        page_dir: Path | None = image.page if base_href else image.page.parent
-        references = [src, srcset, *(v for _, v in lazy), *image.picture_srcsets]
-        if not base_href and all(r.strip().startswith(_PAGE_INDEPENDENT) for r in references if r):
-            page_dir = None
-        memo_key = (page_dir, src, srcset, lazy, image.picture_srcsets, base_href)
-        if memo_key not in self._memo:
-            ref = image_ref(image, self.site_root)  # resolves the page path: only when new
-            self._reading = []
-            try:
-                self._memo[memo_key] = load_ref(
-                    ref,
-                    self.policy,
-                    base_url=self.config.base_url,
-                    allow_remote=self.config.remote,
-                    load=self._load_source,
-                )
-                self._read[memo_key] = tuple(self._reading)
-            except AltTextError as exc:
-                self._memo[memo_key] = exc
-        self.last_read = self._read.get(memo_key, ())
-        return _unwrap(self._memo, memo_key)
-
-    def _load_source(self, resolved: ResolvedSource) -> LoadedImage:
-        # A local file by its path, a remote image by its URL, inline data by itself.
-        key = (resolved.kind, resolved.path or resolved.url or resolved.reference)
-        if key not in self._sources:
-            try:
-                self._sources[key] = load_image(
-                    resolved, self.policy, allow_remote=self.config.remote
-                )
-            except AltTextError as exc:
-                self._sources[key] = exc
-        found = _unwrap(self._sources, key)
-        self._reading.append((resolved.kind, resolved.rel_path, found.sha256))
-        return found.from_attribute(resolved.attribute)
-
-    def reload(self, image: ImageElement) -> LoadedImage:
-        """Load an image's bytes again (after :meth:`load` returned it without them)."""
-        return load_ref(
-            image_ref(image, self.site_root),
-            self.policy,
-            base_url=self.config.base_url,
-            allow_remote=self.config.remote,
-        )
-
-
-def _unwrap(
-    memo: dict[tuple[object, ...], LoadedImage | AltTextError], key: tuple[object, ...]
-) -> LoadedImage:
-    """A remembered load: raise its error, or return it (and forget its bytes)."""
-    found = memo[key]
-    if isinstance(found, AltTextError):
-        raise found
-    if found.data:
-        # Keep what identifies the image, not its bytes: memory stays flat however many
-        # images a site has. A rare second use that needs the bytes reloads them.
-        memo[key] = found.without_data()
-    return found
-
-
 @compact_pickle
 @dataclass(frozen=True, slots=True)
 class _Prepared:
@@ -302,14 +208,14 @@ class _Preparer:
         roots: tuple[Path, Path],
         free: FreeSources | None,
         mode: Mode,
-        memo: _Memo | None = None,
+        memo: RunMemo | None = None,
     ) -> None:
         self.config = config
         self.roots = roots
         self.free = free
         self.mode = mode
         self.memo = memo
-        self._loader: _Loader | None = None
+        self._loader: ImageLoader | None = None
         self._embedded: dict[_Key, EmbeddedAlt | None] = {}
         self._found: dict[_Key, Described | None] = {}
         # Files a recalled page named, by path: the sha256 found (read once per run).
@@ -331,14 +237,14 @@ class _Preparer:
                 continue
             prepared.append(kept)
             if read is not None:
-                read = _memorable(kept, self._loaded().last_read, read)
+                read = with_reads(kept.outcome.action, self._loaded().last_read, read)
         if not prepared:
             return ()
         settled = self._settle(page, prepared)
         picked: tuple[object, ...] = tuple(prepared) if settled is None else (settled,)
         if self.memo is not None and read is not None and page.data:
             key = self.memo.key(page.path, page.rel_path, page.data, self.roots[1])
-            picked += (_Ticket(key, tuple(read), page.found),)
+            picked += (Ticket(key, tuple(read), page.found),)
         return picked
 
     def recall(
@@ -348,28 +254,20 @@ class _Preparer:
         if self.memo is None:
             return None
         key = self.memo.key(path, rel_path, data, self.roots[1])
-        remembered = self.memo.pages.get(key)
-        if remembered is None:
+        value = self.memo.pages.get(key)
+        if value is None:
             return None
         try:
-            for rel_file, sha256 in remembered["read"]:
-                if self._sha256_of(rel_file) != sha256:
-                    return None
-            entries = tuple(
-                (outcome_from_json(o), (str(k[0]), k[1]) if k else None, str(example))
-                for o, k, example in remembered["outcomes"]
-            )
-            found = int(remembered["found"])
-            splices = tuple(
-                (int(start), int(end), str(new).encode("latin-1"))
-                for start, end, new in remembered["splices"]
-            )
+            remembered = Remembered.parse(value)
+            if any(self._sha256_of(path) != sha256 for path, sha256 in remembered.read):
+                return None
             # The same bytes as then: the same splices apply (a diff needs the encoding).
             encoding = decode_html(data).encoding if self.mode != "write" else ""
+            splices = remembered.splices
             rewritten = _spliced(path, data, splices, encoding, self.mode, self.roots[0])
         except (AltTextError, KeyError, TypeError, ValueError, UnicodeError):
             return None  # not what a run stored (another version?): the full way
-        return found, (_Settled(entries, rewritten.staged_now(path)),)
+        return remembered.found, (_Settled(remembered.entries, rewritten.staged_now(path)),)
 
     def _sha256_of(self, rel_file: str) -> str | None:
         """The sha256 of a file under the site root, read as a first read would (or None)."""
@@ -381,9 +279,9 @@ class _Preparer:
                 self._verified[rel_file] = None
         return self._verified[rel_file]
 
-    def _loaded(self) -> _Loader:
+    def _loaded(self) -> ImageLoader:
         if self._loader is None:
-            self._loader = _Loader(self.config, self.roots[1])
+            self._loader = ImageLoader(self.config, self.roots[1])
         return self._loader
 
     def _prepare(self, image: ImageElement) -> _Prepared | None:
@@ -391,7 +289,7 @@ class _Preparer:
             return None
         loader = self._loaded()
         loader.last_read = ()
-        outcome, loaded = _prepare(image, loader)
+        outcome, loaded = decide(image, loader)
         if loaded is None:
             return _Prepared(outcome, image.lang)
         embedded = None
@@ -433,118 +331,12 @@ class _Preparer:
         return _Settled(tuple(entries), rewritten.staged_now(page.path))
 
 
-class _Memo:
-    """The page memo as one run uses it: the store and the run's fingerprint (picklable)."""
-
-    def __init__(self, pages: PageMemo, fingerprint: str) -> None:
-        self.pages = pages
-        self.fingerprint = fingerprint
-
-    def key(self, path: Path, rel_path: str, data: bytes, site_root: Path) -> str:
-        """The memo key of a page: its bytes, where it is, and this run's settings."""
-        return page_key(self.fingerprint, rel_path, page_rel_path(path, site_root), data)
+_PreparerState = tuple[Config, tuple[Path, Path], "FreeSources | None", "Mode", "RunMemo | None"]
 
 
-_PreparerState = tuple[Config, tuple[Path, Path], "FreeSources | None", "Mode", "_Memo | None"]
-
-#: Settings that never change what ``fix`` decides for a page (how fast, where it writes,
-#: what the audit reports); every other field of :class:`Config` is in the fingerprint,
-#: so a setting added later counts until it is listed here.
-_NOT_DECISIONS = frozenset(
-    {
-        "fail_on",
-        "exclude",
-        "jobs",
-        "workers",
-        "rate",
-        "timeout",
-        "deadline",
-        "api_base",
-        "sync",
-        "image_transport",
-        "cache_dir",
-        "cache",
-        "catalog",
-        "require_reviewed",
-        "site_root",
-        "source",
-    }
-)
-
-
-def _memo_for(config: Config, describer: Describer) -> _Memo | None:
-    """The run's page memo (beside the caption cache), or ``None`` without a cache."""
-    if describer.cache is None:
-        return None
-    settings: dict[str, object] = {
-        f.name: _plain(getattr(config, f.name))
-        for f in fields(Config)
-        if f.name not in _NOT_DECISIONS
-    }
-    settings["captioner"] = describer.captioner.name
-    # A catalog entry wins over everything: any edit to it is a new fingerprint.
-    catalog = describer.catalog
-    settings["catalog"] = (
-        hashlib.sha256(catalog.to_text().encode()).hexdigest() if catalog is not None else None
-    )
-    return _Memo(PageMemo(describer.cache.directory), fingerprint(settings))
-
-
-def _plain(value: object) -> object:
-    """A setting as JSON (enum values, paths and mappings made plain, in a fixed order)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(getattr(value, "value", value))
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class _Ticket:
-    """What a worker found that lets the page memo remember a page once it is decided:
-    its memo key, every local file its decisions read (path, sha256), its image count."""
-
-    key: str
-    read: tuple[tuple[str, str], ...]
-    found: int
-
-
-def _memorable(
-    kept: _Prepared, last_read: tuple[_Read, ...], read: list[tuple[str, str]]
-) -> list[tuple[str, str]] | None:
-    """``read`` with the files behind one more image, or ``None`` if the page cannot be
-    remembered: an image that already failed, or one read from another host."""
-    if kept.outcome.action == "failed":
-        return None
-    for kind, rel_path, sha256 in last_read:
-        if kind is SourceKind.LOCAL and rel_path is not None:
-            read.append((rel_path, sha256))
-        elif kind is not SourceKind.DATA:
-            return None  # a remote image may change without the page changing
-    return read
-
-
-def _to_remember(work: _PageWork, done: _Rewritten) -> tuple[str, dict[str, object]] | None:
-    """The memo entry of a landed page whose every image got an alt, else ``None``."""
-    ticket = work.ticket
-    if ticket is None or len(work.examples) != len(work.entries):
-        return None
-    outcomes = []
-    for (outcome, key), example in zip(work.entries, work.examples, strict=True):
-        if outcome.action not in ("filled", "decorative") or outcome.alt is None:
-            return None
-        outcomes.append([outcome_to_json(outcome), list(key) if key else None, example])
-    # Bytes as latin-1 text: JSON holds any byte that way, one character each.
-    splices = [[start, end, new.decode("latin-1")] for start, end, new in done.splices]
-    return ticket.key, {
-        "found": ticket.found,
-        "read": ticket.read,
-        "outcomes": outcomes,
-        "splices": splices,
-    }
+def _memo_entry(work: _PageWork, done: _Rewritten) -> tuple[str, dict[str, object]] | None:
+    assert work.ticket is not None
+    return memo_entry(work.ticket, work.entries, work.examples, done.splices)
 
 
 def _patch_path(path: Path, root: Path) -> str:
@@ -624,7 +416,7 @@ def _run(
     audit: bool,
 ) -> None:
     (root, site_root), (on_total, on_described) = roots, callbacks
-    loader = _Loader(config, site_root)
+    loader = ImageLoader(config, site_root)
     jobs = config.jobs or DEFAULT_JOBS
     futures: dict[_Key, Future[Described]] = {}
     results: dict[_Key, Described] = {}
@@ -707,8 +499,8 @@ def _run(
                     patches.append(done.patch)
                 for outcome, _ in work.entries:
                     report.record(outcome)
-                remember = memo is not None and done.error is None
-                if remember and (item := _to_remember(work, done)):
+                remember = memo is not None and done.error is None and work.ticket
+                if remember and (item := _memo_entry(work, done)):
                     remembered.append(item)
             if memo is not None:
                 memo.pages.put(remembered)
@@ -722,7 +514,7 @@ def _run(
     # free sources answer in full (a warm run: all of them); this process commits those,
     # and looks up, captions and rewrites the rest. Context is built only for pages with
     # an image that goes to the backend.
-    memo = _memo_for(config, describer)
+    memo = run_memo(config, describer)
     pick = _Preparer(config, (root, site_root), describer.free_sources(), mode, memo)
     keep = functools.partial(_may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
@@ -744,7 +536,7 @@ def _run(
                 report.images += page.images
                 report.findings.extend(page.findings)
                 picked, ticket = page.picked, None
-                if picked and isinstance(last := picked[-1], _Ticket):
+                if picked and isinstance(last := picked[-1], Ticket):
                     picked, ticket = picked[:-1], last
                 if picked and isinstance(settled := picked[0], _Settled):
                     # Queued first: its new content may be written already (by a scan
@@ -953,7 +745,7 @@ class _PageWork:
     entries: list[_Entry]
     rewrite: Future[_Rewritten] | None = None
     #: What the page memo needs to remember the page (``None``: not memorable).
-    ticket: _Ticket | None = None
+    ticket: Ticket | None = None
     #: The catalog's "page src" example of each entry (for the memo).
     examples: tuple[str, ...] = ()
 
@@ -976,24 +768,6 @@ def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
     except (OSError, AltTextError):
         return {}
     return {i.start: i for i in scan_text(text, path, rel_path, with_context=True)}
-
-
-def _prepare(image: ImageElement, loader: _Loader) -> tuple[ImageOutcome, LoadedImage | None]:
-    """Decide what an image needs: a spacer alt, a description (pending), or an error."""
-    at = ImageAt.of(image)
-    if image.element == "img" and is_tiny(image, None):
-        return ImageOutcome(at, "decorative", alt=""), None
-    if image.element == "area":
-        why = "an image map area needs a person to say where it leads"
-        return ImageOutcome(at, "failed", error=why), None
-    try:
-        loaded = loader.load(image)
-    except AltTextError as exc:
-        return ImageOutcome(at, "failed", error=str(exc)), None
-    if image.element == "img" and is_tiny(image, loaded.size):
-        return ImageOutcome(at, "decorative", alt="", content_hash=loaded.sha256), None
-    # Only a pending outcome comes with the loaded image: it still needs describing.
-    return ImageOutcome(at, "pending", content_hash=loaded.sha256), loaded
 
 
 def _rewrite_page(path: Path, entries: list[_Entry], mode: Mode, root: Path) -> _Rewritten:

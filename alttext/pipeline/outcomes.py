@@ -14,6 +14,9 @@ from alttext.pipeline.describe import Described
 from alttext.records import compact_pickle
 from alttext.scan.model import ImageElement
 
+#: What a description is keyed by in a run: the image's sha256 and the page language.
+Key = tuple[str, str | None]
+
 
 @compact_pickle
 @dataclass(frozen=True, slots=True)
