@@ -398,3 +398,22 @@ def test_ctrl_c_while_pages_wait_for_the_committer_leaves_no_written_files(
     finished, expected, before = pages(site), pages(done), pages(source)
     assert all(finished[name] in (before[name], expected[name]) for name in finished)
     assert any(finished[name] == before[name] for name in finished)
+
+
+def test_an_edit_to_the_code_is_a_new_fingerprint() -> None:
+    import alttext.rewrite
+    from alttext.store import pages as pages_module
+
+    source = Path(alttext.rewrite.__file__)
+    before = source.stat()
+    pages_module.code_digest.cache_clear()
+    first = pages_module.fingerprint({"max_length": 125})
+    try:
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+        pages_module.code_digest.cache_clear()
+        assert pages_module.fingerprint({"max_length": 125}) != first
+    finally:
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+        pages_module.code_digest.cache_clear()
+    assert pages_module.fingerprint({"max_length": 125}) == first
+    assert pages_module.fingerprint({"max_length": 80}) != first

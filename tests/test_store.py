@@ -192,3 +192,20 @@ def test_cache_keys_stay_the_same_across_versions() -> None:
     # (and pay for it again). Pinned from the digest this key had before keys were built by hand.
     expected = "e165310c6cbd64883f7482a03cc0bdcd6f608928f3eee3dc469698cac06224c8"
     assert key().digest() == "caption:" + expected
+
+
+def test_an_unusable_cache_directory_is_a_configuration_error_at_once(tmp_path: Path) -> None:
+    # Before any page is read (the store itself opens at first use).
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ConfigError, match="cannot open cache in"):
+        CaptionCache(tmp_path / "file" / "cache")
+
+
+def test_the_cache_opens_at_first_use_and_closes_only_what_it_opened(tmp_path: Path) -> None:
+    cache = CaptionCache(tmp_path / "c")
+    cache.close()  # never opened: nothing to close, no database created
+    assert not (tmp_path / "c" / "cache.db").exists()
+    result = CaptionResult(caption="A cat", backend="b", model="m")
+    cache.put(key(), result)
+    assert (tmp_path / "c" / "cache.db").exists() and cache.get(key()) == result
+    cache.close()

@@ -17,13 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alttext.captioners.base import PROMPT_VERSION, CaptionResult
 from alttext.errors import ConfigError
+
+if TYPE_CHECKING:
+    import diskcache
 
 ENV_VAR = "ALTTEXT_CACHE_DIR"
 #: How long a started task is worth resuming: services keep results for a limited time
@@ -90,14 +94,34 @@ class CaptionCache:
     """
 
     def __init__(self, directory: Path, *, pending_ttl: float = PENDING_TASK_TTL) -> None:
-        import diskcache
-
         self.directory = directory
         self.pending_ttl = pending_ttl
+        # Checked now, so a cache that cannot be used is a configuration error before any
+        # work; opened at first use, since a run whose pages are all remembered (see
+        # alttext.store.pages) never reads a caption in this process.
         try:
-            self._cache = diskcache.Cache(str(directory))
+            directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
         except OSError as exc:
             raise ConfigError(f"cannot open cache in {directory}: {exc.strerror or exc}") from exc
+        self._store: diskcache.Cache | None = None
+        self._opening = threading.Lock()
+
+    @property
+    def _cache(self) -> diskcache.Cache:
+        if self._store is None:
+            with self._opening:
+                if self._store is None:
+                    import diskcache
+
+                    try:
+                        self._store = diskcache.Cache(str(self.directory))
+                    except OSError as exc:
+                        raise ConfigError(
+                            f"cannot open cache in {self.directory}: {exc.strerror or exc}"
+                        ) from exc
+        return self._store
 
     def get(self, key: CacheKey) -> CaptionResult | None:
         """The cached result, or ``None``."""
@@ -145,8 +169,9 @@ class CaptionCache:
         return int(self._cache.clear())
 
     def close(self) -> None:
-        """Close the underlying database."""
-        self._cache.close()
+        """Close the underlying database (if it was opened)."""
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> CaptionCache:
         return self

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,16 +44,27 @@ SUBDIRECTORY = "pages"
 
 @functools.cache
 def code_digest() -> str:
-    """sha256 of the package's Python sources: a changed decision rule is a new memo."""
-    package = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(b"\0")
+    """A digest of the package's own files (name, size, modification time) and version.
+
+    A changed decision rule is a new memo: an upgrade changes the version and the files,
+    an edit to a checkout changes a file's time. Reading the sources instead would cost
+    a few milliseconds at every start for the same answer.
+    """
+    from alttext import __version__
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    names: list[str] = []
+    for folder, subfolders, files in os.walk(package):
+        subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+        names.extend(os.path.join(folder, f) for f in files if f.endswith(".py"))
+    digest = hashlib.sha256(__version__.encode())
+    for name in sorted(names):
         try:
-            digest.update(path.read_bytes())
-        except OSError:  # an odd install: the version alone then keys the memo
-            digest.update(b"?")
+            info = os.stat(name)
+            stamp = f"{info.st_size}:{info.st_mtime_ns}"
+        except OSError:  # an odd install: its name alone then counts
+            stamp = "?"
+        digest.update(f"\0{os.path.relpath(name, package)}\0{stamp}".encode())
     return digest.hexdigest()
 
 
