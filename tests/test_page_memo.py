@@ -417,3 +417,29 @@ def test_an_edit_to_the_code_is_a_new_fingerprint() -> None:
         pages_module.code_digest.cache_clear()
     assert pages_module.fingerprint({"max_length": 125}) == first
     assert pages_module.fingerprint({"max_length": 80}) != first
+
+
+def test_a_folder_fixed_under_its_site_root_is_remembered_for_the_whole_site(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+
+    def run(name: str) -> Path:
+        site = fresh(tmp_path, source, name)
+        config = Config(cache_dir=cache, workers=1, site_root=site)
+        assert run_fix([site / "docs"], config, env={}, audit=False).ok
+        return site
+
+    first = run("first")
+    scans = Scans(monkeypatch)
+    again = run("again")
+    assert scans.pages == []  # docs/a.html, docs/lazy.html, docs/inline.html: remembered
+    assert pages(again) == pages(first)
+    # Pages are named from the site root either way: the whole site's run remembers the
+    # folder's pages and scans only the others.
+    site = fresh(tmp_path, source, "whole")
+    fix(site, cache)
+    assert sorted(scans.pages) == ["done.html", "index.html"]
+    assert {k: v for k, v in pages(site).items() if k.startswith("docs/")} == {
+        k: v for k, v in pages(first).items() if k.startswith("docs/")
+    }

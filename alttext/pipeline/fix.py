@@ -243,7 +243,7 @@ class _Preparer:
         settled = self._settle(page, prepared)
         picked: tuple[object, ...] = tuple(prepared) if settled is None else (settled,)
         if self.memo is not None and read is not None and page.data:
-            key = self.memo.key(page.path, page.rel_path, page.data, self.roots[1])
+            key = self.memo.key(page.path, page.rel_path, page.data, self.roots)
             picked += (Ticket(key, tuple(read), page.found),)
         return picked
 
@@ -253,7 +253,7 @@ class _Preparer:
         """The page settled as a run remembered it, if every file it read is unchanged."""
         if self.memo is None:
             return None
-        key = self.memo.key(path, rel_path, data, self.roots[1])
+        key = self.memo.key(path, rel_path, data, self.roots)
         value = self.memo.pages.get(key)
         if value is None:
             return None

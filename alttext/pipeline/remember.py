@@ -61,9 +61,12 @@ class RunMemo:
         self.pages = pages
         self.fingerprint = fingerprint
 
-    def key(self, path: Path, rel_path: str, data: bytes, site_root: Path) -> str:
-        """The memo key of a page: its bytes, where it is, and this run's settings."""
-        return page_key(self.fingerprint, rel_path, page_rel_path(path, site_root), data)
+    def key(self, path: Path, rel_path: str, data: bytes, roots: tuple[Path, Path]) -> str:
+        """The memo key of a page: its bytes, where it is (``rel_path`` under the scan
+        root, ``roots[0]``, and its path under the site root), and this run's settings."""
+        root, site_root = roots
+        site_path = rel_path if site_root == root else page_rel_path(path, site_root)
+        return page_key(self.fingerprint, rel_path, site_path, data)
 
 
 def run_memo(config: Config, describer: Describer) -> RunMemo | None:
