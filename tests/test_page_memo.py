@@ -443,3 +443,27 @@ def test_a_folder_fixed_under_its_site_root_is_remembered_for_the_whole_site(
     assert {k: v for k, v in pages(site).items() if k.startswith("docs/")} == {
         k: v for k, v in pages(first).items() if k.startswith("docs/")
     }
+
+
+def test_a_damaged_memo_store_costs_a_warning_not_the_run(
+    tmp_path: Path, source: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    first = fresh(tmp_path, source, "first")
+    fix(first, cache)
+    (cache / SUBDIRECTORY / "cache.db").write_bytes(b"this is not a database" * 100)
+    for name in os.listdir(cache / SUBDIRECTORY):  # WAL and shared-memory files
+        if name != "cache.db":
+            os.unlink(cache / SUBDIRECTORY / name)
+    site = fresh(tmp_path, source, "again")
+    with caplog.at_level("WARNING", logger="alttext.store.pages"):
+        report = fix(site, cache)
+    assert report.ok and pages(site) == pages(first)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "alttext.store.pages"]
+    assert len(warnings) == 1 and "pages are scanned in full" in warnings[0]
+    runner = CliRunner()
+    stats = runner.invoke(main, ["cache", "stats", "--cache-dir", str(cache)])
+    assert stats.exit_code == 0 and "unreadable" in stats.output
+    cleared = runner.invoke(main, ["cache", "clear", "--cache-dir", str(cache), "--yes"])
+    assert cleared.exit_code == 0
+    assert PageMemo(cache).count() == 0  # a new, empty store

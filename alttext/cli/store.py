@@ -33,12 +33,15 @@ def cache_stats(cache_dir: Path | None) -> None:
     with library_errors(), CaptionCache(directory) as store:
         stats = store.stats()
         try:
-            pages = len(memo)
+            pages = memo.count()
         finally:
             memo.close()
     click.echo(f"directory: {stats.directory}")
     click.echo(f"captions:  {stats.entries}")
-    click.echo(f"pages:     {pages} remembered (fix skips scanning them when unchanged)")
+    if pages is None:
+        click.echo("pages:     unreadable (damaged); `alttext cache clear` removes them")
+    else:
+        click.echo(f"pages:     {pages} remembered (fix skips scanning them when unchanged)")
     click.echo(f"size:      {stats.size_bytes / 1024:.1f} KiB")
 
 

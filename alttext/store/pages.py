@@ -23,7 +23,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,8 @@ from alttext.errors import ConfigError
 
 if TYPE_CHECKING:
     import diskcache
+
+log = logging.getLogger(__name__)
 
 #: Bump when what a remembered page means changes (the digest of the code covers edits
 #: to the package's own files; this covers a change of format).
@@ -98,6 +103,7 @@ class PageMemo:
     def __init__(self, directory: Path) -> None:
         self.directory = directory / SUBDIRECTORY
         self._store: diskcache.Cache | None = None
+        self._broken = False
 
     def __getstate__(self) -> Path:
         return self.directory.parent
@@ -118,8 +124,15 @@ class PageMemo:
         return self._store
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """The remembered page under ``key``, or ``None`` (also for an unreadable entry)."""
-        raw = self._open().get(key)
+        """The remembered page under ``key``, or ``None`` (also for an unreadable entry,
+        or a store that cannot be used: the memo only ever saves work)."""
+        if self._broken:
+            return None
+        try:
+            raw = self._open().get(key)
+        except (OSError, sqlite3.Error, ConfigError) as exc:
+            self._give_up(exc)
+            return None
         if not isinstance(raw, str):
             return None
         try:
@@ -129,21 +142,46 @@ class PageMemo:
         return value if isinstance(value, dict) else None
 
     def put(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Remember pages, in one transaction."""
+        """Remember pages, in one transaction (nothing, if the store cannot be used)."""
         items = list(items)
-        if not items:
+        if not items or self._broken:
             return
-        store = self._open()
-        with store.transact():
-            for key, value in items:
-                store.set(key, json.dumps(value, separators=(",", ":")))
+        try:
+            store = self._open()
+            with store.transact():
+                for key, value in items:
+                    store.set(key, json.dumps(value, separators=(",", ":")))
+        except (OSError, sqlite3.Error, ConfigError) as exc:
+            self._give_up(exc)
+
+    def _give_up(self, exc: BaseException) -> None:
+        # One warning per process; the run goes on, every page the full way.
+        self._broken = True
+        log.warning(
+            "the page memo in %s cannot be used (%s): pages are scanned in full; "
+            "`alttext cache clear` removes it",
+            self.directory,
+            exc,
+        )
 
     def __len__(self) -> int:
         return len(self._open())
 
+    def count(self) -> int | None:
+        """How many pages are remembered, or ``None`` when the store cannot be read."""
+        try:
+            return len(self)
+        except (OSError, sqlite3.Error, ConfigError):
+            return None
+
     def clear(self) -> int:
-        """Forget every page; return how many there were."""
-        return int(self._open().clear())
+        """Forget every page; return how many there were (a damaged store is removed)."""
+        try:
+            return int(self._open().clear())
+        except (sqlite3.Error, ConfigError):
+            self.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+            return 0
 
     def close(self) -> None:
         """Close the store (it reopens if used again)."""
