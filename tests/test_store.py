@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -209,3 +210,32 @@ def test_the_cache_opens_at_first_use_and_closes_only_what_it_opened(tmp_path: P
     cache.put(key(), result)
     assert (tmp_path / "c" / "cache.db").exists() and cache.get(key()) == result
     cache.close()
+
+
+def test_a_damaged_caption_cache_is_a_clear_error_and_cache_clear_removes_it(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from alttext.cli import main
+
+    cache = tmp_path / "cache"
+    with CaptionCache(cache) as store:
+        store.put(key(), CaptionResult(caption="A cat", backend="b", model="m"))
+    for name in os.listdir(cache):
+        if name.startswith("cache.db"):
+            os.unlink(cache / name)
+    (cache / "cache.db").write_bytes(b"garbage, not SQLite " * 200)
+    Image.new("RGB", (40, 30), "teal").save(tmp_path / "plain.png")  # no metadata: a look-up
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "p.html").write_text('<img src="../plain.png">')
+    runner = CliRunner()
+    args = ["fix", str(tmp_path / "site"), "--site-root", str(tmp_path), "-q"]
+    result = runner.invoke(main, [*args, "--cache-dir", str(cache), "--no-ocr"])
+    assert result.exit_code == 2, result.output
+    assert "is damaged" in result.output and "alttext cache clear" in result.output
+    assert "Traceback" not in result.output
+    cleared = runner.invoke(main, ["cache", "clear", "--cache-dir", str(cache), "--yes"])
+    assert cleared.exit_code == 0, cleared.output
+    with CaptionCache(cache) as store:
+        assert store.stats().entries == 0  # a new, working database

@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,16 +118,29 @@ class CaptionCache:
                     import diskcache
 
                     try:
-                        self._store = diskcache.Cache(str(self.directory))
+                        with self._guard():
+                            self._store = diskcache.Cache(str(self.directory))
                     except OSError as exc:
                         raise ConfigError(
                             f"cannot open cache in {self.directory}: {exc.strerror or exc}"
                         ) from exc
         return self._store
 
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A damaged database is a clear configuration error, not a traceback."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise ConfigError(
+                f"the caption cache in {self.directory} is damaged ({exc}); move it away, "
+                "or remove it with `alttext cache clear`"
+            ) from exc
+
     def get(self, key: CacheKey) -> CaptionResult | None:
         """The cached result, or ``None``."""
-        raw = self._cache.get(key.digest())
+        with self._guard():
+            raw = self._cache.get(key.digest())
         if not isinstance(raw, str):
             return None
         try:
@@ -141,7 +156,7 @@ class CaptionCache:
         result is stored, a re-run can still fetch it from the service for free.
         """
         digest = key.digest()
-        with self._cache.transact():
+        with self._guard(), self._cache.transact():
             self._cache.set(digest, json.dumps(asdict(result), sort_keys=True))
             self._cache.delete(_TASK_PREFIX + digest)
 
@@ -149,24 +164,39 @@ class CaptionCache:
 
     def pending(self, key: str) -> str | None:
         """The id of the task started under ``key`` and not finished (nor expired)."""
-        task_id = self._cache.get(_TASK_PREFIX + key)
+        with self._guard():
+            task_id = self._cache.get(_TASK_PREFIX + key)
         return task_id if isinstance(task_id, str) and task_id else None
 
     def started(self, key: str, task_id: str) -> None:
         """Journal ``task_id`` under ``key`` (committed before this returns)."""
-        self._cache.set(_TASK_PREFIX + key, task_id, expire=self.pending_ttl)
+        with self._guard():
+            self._cache.set(_TASK_PREFIX + key, task_id, expire=self.pending_ttl)
 
     def finished(self, key: str) -> None:
         """Forget the task journaled under ``key``, if any."""
-        self._cache.delete(_TASK_PREFIX + key)
+        with self._guard():
+            self._cache.delete(_TASK_PREFIX + key)
 
     def stats(self) -> CacheStats:
         """Entry count and size on disk."""
-        return CacheStats(self.directory, len(self._cache), int(self._cache.volume()))
+        with self._guard():
+            return CacheStats(self.directory, len(self._cache), int(self._cache.volume()))
 
     def clear(self) -> int:
-        """Remove every entry; return how many there were."""
-        return int(self._cache.clear())
+        """Remove every entry; return how many there were (a damaged database is removed:
+        0)."""
+        try:
+            with self._guard():
+                return int(self._cache.clear())
+        except ConfigError:
+            self.close()
+            self._store = None
+            for name in os.listdir(self.directory):
+                if name.startswith("cache.db"):  # the database, its journal and WAL
+                    with suppress(FileNotFoundError):
+                        os.unlink(self.directory / name)
+            return 0
 
     def close(self) -> None:
         """Close the underlying database (if it was opened)."""
