@@ -384,40 +384,36 @@ def test_submit_connection_reset_is_retried(server: WaveSpeedServer, clock: Fake
     assert len(server.tasks) == 1
 
 
-def test_submit_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    backend = WaveSpeedCaptioner(
-        API_KEY,
-        base_url=f"http://127.0.0.1:{port}",
-        clock=clock,
-        sleep=clock.sleep,
-        per_minute=None,
-    )
-    with pytest.raises(CaptionAPIError, match="connection") as info:
-        backend.caption(req())
-    assert API_KEY not in str(info.value)
-    assert len(clock.sleeps) == 4  # five attempts
-
-
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def test_a_host_that_refuses_every_connection_is_given_up_after_three_requests(
-    clock: FakeClock,
-) -> None:
-    port = closed_port()
-    backend = WaveSpeedCaptioner(
+def refused(clock: FakeClock, port: int) -> WaveSpeedCaptioner:
+    """A backend pointed at a loopback port nothing listens on."""
+    return WaveSpeedCaptioner(
         API_KEY,
         base_url=f"http://127.0.0.1:{port}",
         clock=clock,
         sleep=clock.sleep,
         per_minute=None,
     )
+
+
+def test_submit_connection_refused_is_retried_then_reported(clock: FakeClock) -> None:
+    backend = refused(clock, closed_port())
+    with pytest.raises(CaptionAPIError, match="connection") as info:
+        backend.caption(req())
+    assert API_KEY not in str(info.value)
+    assert len(clock.sleeps) == 4  # five attempts
+
+
+def test_a_host_that_refuses_every_connection_is_given_up_after_three_requests(
+    clock: FakeClock,
+) -> None:
+    port = closed_port()
+    backend = refused(clock, port)
     errors = []
     for n in range(6):
         with pytest.raises(CaptionAPIError) as info:

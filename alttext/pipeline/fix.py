@@ -68,7 +68,6 @@ if TYPE_CHECKING:
 
 Mode = Literal["write", "dry-run", "patch"]
 
-_Key = Key
 
 #: Images described at once when ``jobs`` is not set; the backend may allow fewer in flight
 #: (WaveSpeed's default account tier: 2), an explicit ``jobs`` raises its limit too.
@@ -187,7 +186,7 @@ class _Settled:
     patch), worked out from the bytes the worker scanned.
     """
 
-    entries: tuple[tuple[ImageOutcome, _Key | None, str], ...]
+    entries: tuple[tuple[ImageOutcome, Key | None, str], ...]
     rewritten: _Rewritten
 
 
@@ -216,8 +215,8 @@ class _Preparer:
         self.mode = mode
         self.memo = memo
         self._loader: ImageLoader | None = None
-        self._embedded: dict[_Key, EmbeddedAlt | None] = {}
-        self._found: dict[_Key, Described | None] = {}
+        self._embedded: dict[Key, EmbeddedAlt | None] = {}
+        self._found: dict[Key, Described | None] = {}
         # Files a recalled page named, by path: the sha256 found (read once per run).
         self._verified: dict[str, str | None] = {}
 
@@ -259,7 +258,7 @@ class _Preparer:
             return None
         try:
             remembered = Remembered.parse(value)
-            if any(self._sha256_of(path) != sha256 for path, sha256 in remembered.read):
+            if any(self._sha256_of(name) != sha256 for name, sha256 in remembered.read):
                 return None
             # The same bytes as then: the same splices apply (a diff needs the encoding).
             encoding = decode_html(data).encoding if self.mode != "write" else ""
@@ -309,7 +308,7 @@ class _Preparer:
         """Decide every pending image from the free sources, or ``None`` (not all found)."""
         if self.free is None or page.decoded is None:
             return None
-        entries: list[tuple[ImageOutcome, _Key | None, str]] = []
+        entries: list[tuple[ImageOutcome, Key | None, str]] = []
         for kept in prepared:
             outcome, loaded = kept.outcome, kept.loaded
             if loaded is None:
@@ -418,8 +417,8 @@ def _run(
     (root, site_root), (on_total, on_described) = roots, callbacks
     loader = ImageLoader(config, site_root)
     jobs = config.jobs or DEFAULT_JOBS
-    futures: dict[_Key, Future[Described]] = {}
-    results: dict[_Key, Described] = {}
+    futures: dict[Key, Future[Described]] = {}
+    results: dict[Key, Described] = {}
     # Pages whose images are all decided are rewritten at once; the others wait here, as
     # light records, for their captions.
     waiting: list[_PageWork] = []
@@ -734,7 +733,7 @@ class _Rewritten:
         return _Rewritten(self.changed, self.patch, self.error, None, self.splices, staged)
 
 
-_Entry = tuple["ImageOutcome", "_Key | None"]
+_Entry = tuple["ImageOutcome", "Key | None"]
 
 
 @dataclass(slots=True)
