@@ -45,6 +45,8 @@ MEMO_FORMAT = 1
 SIZE_LIMIT = 256 * 1024 * 1024
 #: Subdirectory of the cache directory.
 SUBDIRECTORY = "pages"
+#: SQLite pages cached per connection (a few MB).
+_CACHE_PAGES = 512
 
 
 @functools.cache
@@ -116,7 +118,15 @@ class PageMemo:
             import diskcache
 
             try:
-                self._store = diskcache.Cache(str(self.directory), size_limit=SIZE_LIMIT)
+                self._store = diskcache.Cache(
+                    str(self.directory),
+                    size_limit=SIZE_LIMIT,
+                    # Point look-ups, each page once: SQLite's default 32 MB page cache
+                    # and 64 MB memory map would only make each scan worker grow with
+                    # the memo (31 -> 63 MiB from 1,000 to 10,000 pages).
+                    sqlite_cache_size=_CACHE_PAGES,
+                    sqlite_mmap_size=0,
+                )
             except OSError as exc:
                 raise ConfigError(
                     f"cannot open the page memo in {self.directory}: {exc.strerror or exc}"
