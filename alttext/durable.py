@@ -82,7 +82,12 @@ def _write_tmp(target: Path, mode: int, data: bytes, *, durable: bool) -> str:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode)  # exactly the page's bits (the umask applied at creation)
+            # Exactly the page's bits (the umask applied at creation); Windows has no
+            # fchmod, and its chmod only sets the read-only flag.
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            else:  # pragma: no cover - Windows
+                os.chmod(tmp_name, mode)
             if durable:
                 os.fsync(fd)
         finally:
