@@ -20,7 +20,6 @@ leftovers from another live run's files: :func:`sweep_leftovers` removes them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import os
 import re
@@ -292,6 +291,8 @@ def _syncfs() -> Callable[[int], int] | None:
     """Linux's ``syncfs(2)`` (not in :mod:`os`), or ``None`` elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # only here: a few milliseconds of start-up otherwise
+
     try:
         function = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):

@@ -23,7 +23,6 @@ import html
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from pathlib import Path
 
 from alttext.durable import atomic_write, sync_directories
@@ -341,6 +340,8 @@ def _range(start: int, stop: int) -> str:
 
 def _opcodes(a: list[bytes], b: list[bytes]) -> list[tuple[str, int, int, int, int]]:
     if len(a) != len(b):
+        from difflib import SequenceMatcher  # rare (a line count changed): not at start-up
+
         matcher = SequenceMatcher(None, a, b, autojunk=False)
         return [(t, i1, i2, j1, j2) for t, i1, i2, j1, j2 in matcher.get_opcodes()]
     # Inserting an attribute never adds or removes a line, so line i maps to line i:

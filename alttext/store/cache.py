@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -83,6 +82,14 @@ class CacheStats:
     size_bytes: int
 
 
+def _database_error() -> type[Exception]:
+    """``sqlite3.Error``, imported when an error is being matched (diskcache loads it
+    anyway; a run that never opens the cache should not pay for it at start-up)."""
+    import sqlite3
+
+    return sqlite3.Error
+
+
 class CaptionCache:
     """A diskcache-backed store of :class:`CaptionResult` by :class:`CacheKey`.
 
@@ -131,7 +138,7 @@ class CaptionCache:
         """A damaged database is a clear configuration error, not a traceback."""
         try:
             yield
-        except sqlite3.Error as exc:
+        except _database_error() as exc:
             raise ConfigError(
                 f"the caption cache in {self.directory} is damaged ({exc}); move it away, "
                 "or remove it with `alttext cache clear`"

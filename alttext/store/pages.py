@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +94,14 @@ def page_key(fingerprint: str, rel_path: str, site_path: str, data: bytes) -> st
     return "page:" + digest.hexdigest()
 
 
+def _store_errors() -> tuple[type[Exception], ...]:
+    """What a store that cannot be used raises (``sqlite3`` imported only when matching:
+    diskcache loads it anyway, and a run may never open the memo)."""
+    import sqlite3
+
+    return (OSError, sqlite3.Error, ConfigError)
+
+
 class PageMemo:
     """The page memo in ``directory`` (opened when first used; one per process).
 
@@ -140,7 +147,7 @@ class PageMemo:
             return None
         try:
             raw = self._open().get(key)
-        except (OSError, sqlite3.Error, ConfigError) as exc:
+        except _store_errors() as exc:
             self._give_up(exc)
             return None
         if not isinstance(raw, str):
@@ -161,7 +168,7 @@ class PageMemo:
             with store.transact():
                 for key, value in items:
                     store.set(key, json.dumps(value, separators=(",", ":")))
-        except (OSError, sqlite3.Error, ConfigError) as exc:
+        except _store_errors() as exc:
             self._give_up(exc)
 
     def _give_up(self, exc: BaseException) -> None:
@@ -181,14 +188,14 @@ class PageMemo:
         """How many pages are remembered, or ``None`` when the store cannot be read."""
         try:
             return len(self)
-        except (OSError, sqlite3.Error, ConfigError):
+        except _store_errors():
             return None
 
     def clear(self) -> int:
         """Forget every page; return how many there were (a damaged store is removed)."""
         try:
             return int(self._open().clear())
-        except (sqlite3.Error, ConfigError):
+        except _store_errors()[1:]:  # a damaged database (not a plain OSError)
             self.close()
             shutil.rmtree(self.directory, ignore_errors=True)
             return 0
