@@ -145,7 +145,7 @@ class PageAuditor:
 
     def __call__(self, path: Path) -> PageAudit:
         """Audit the page at ``path``."""
-        data = None
+        data, rel_path = None, None
         if self.recall is not None:
             rel_path = page_rel_path(path, self.root)
             try:
@@ -156,7 +156,9 @@ class PageAuditor:
             if recalled is not None:
                 return PageAudit(path, rel_path, recalled[0], (), None, recalled[1])
         # Without the audit, the facts only its rules read are not worked out either.
-        page = scan_file(path, self.root, names=self.audit, keep=self.keep, data=data)
+        page = scan_file(
+            path, self.root, names=self.audit, keep=self.keep, data=data, rel_path=rel_path
+        )
         if page.error is not None:
             return PageAudit(path, page.rel_path, 0, (), page.error)
         findings = []

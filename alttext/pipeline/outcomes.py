@@ -97,9 +97,9 @@ def outcome_from_json(value: dict[str, Any]) -> ImageOutcome:
     )
     described = value["described"]
     if described is not None:
+        if described.get("origin") == "backend":
+            described = {**described, "origin": "cache"}
         described = Described(**described)
-        if described.origin == "backend":
-            described = Described(**{**value["described"], "origin": "cache"})
     alt = value["alt"]
     if not isinstance(alt, str):
         raise ValueError("no alt")

@@ -638,10 +638,12 @@ def scan_file(
     names: bool = True,
     keep: TagFilter | None = None,
     data: bytes | None = None,
+    rel_path: str | None = None,
 ) -> PageScan:
     """Read, decode and scan one page (see :func:`scan_text`); read/decode failures
-    become ``PageScan.error``. ``data`` is the page's bytes when the caller read them."""
-    rel = page_rel_path(path, root)
+    become ``PageScan.error``. ``data`` and ``rel_path`` (:func:`page_rel_path`) are the
+    page's bytes and name when the caller has them already."""
+    rel = rel_path if rel_path is not None else page_rel_path(path, root)
     if data is None:
         try:
             data = path.read_bytes()
