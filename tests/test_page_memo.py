@@ -21,6 +21,7 @@ import alttext.pipeline.check
 from alttext.cli import main
 from alttext.config import Config
 from alttext.pipeline.fix import FixReport, run_fix
+from alttext.rules.model import Finding
 from alttext.store.pages import SUBDIRECTORY, PageMemo
 
 
@@ -77,9 +78,9 @@ def fresh(tmp_path: Path, source: Path, name: str) -> Path:
     return copy
 
 
-def fix(site: Path, cache: Path, **overrides: Any) -> FixReport:
+def fix(site: Path, cache: Path, *, audit: bool = False, **overrides: Any) -> FixReport:
     config = Config(cache_dir=cache, workers=1, site_root=site, **overrides)
-    return run_fix([site], config, env={}, audit=False)  # as the CLI without --report
+    return run_fix([site], config, env={}, audit=audit)  # audit: as the CLI with --report
 
 
 def summary(report: FixReport) -> list[tuple[Any, ...]]:
@@ -114,12 +115,12 @@ def test_a_remembered_page_is_not_scanned_and_comes_out_the_same(
     cache = tmp_path / "cache"
     first = fix(fresh(tmp_path, source, "first"), cache)
     assert first.ok and first.files_changed == 4
-    assert len(PageMemo(cache)) == 4  # every page with something to fill
+    assert len(PageMemo(cache)) == 5  # every page (done.html: that it has nothing to fill)
 
     scans = Scans(monkeypatch)
     again = fresh(tmp_path, source, "again")
     remembered = fix(again, cache)
-    assert scans.pages == ["done.html"]  # nothing to fill there: not remembered
+    assert scans.pages == []
 
     shutil.rmtree(cache / SUBDIRECTORY)  # the same run without the memo: the full path
     scans.pages.clear()
@@ -154,7 +155,7 @@ def test_dry_run_and_patch_from_the_memo_match_the_full_path(
     fix(fresh(tmp_path, source, "first"), cache)
     scans = Scans(monkeypatch)
     remembered = patch_of(fresh(tmp_path, source, "again"))
-    assert scans.pages == ["done.html"]
+    assert scans.pages == []
     # The same hunks (the headers name each copy's paths).
     assert full and _hunks(remembered) == _hunks(full)
 
@@ -187,9 +188,7 @@ def test_a_changed_image_is_read_and_described_again(
     assert any(o.alt == new_alt for o in report.outcomes)
     assert new_alt in "".join(p.decode() for p in pages(site).values())
     # Only the page that uses the changed image went the full way.
-    assert sorted(scans.pages) == sorted(
-        ["done.html", "a.html" if "dog" in new_alt else "lazy.html"]
-    )
+    assert scans.pages == ["a.html" if "dog" in new_alt else "lazy.html"]
 
 
 def test_a_symlink_or_a_missing_file_in_place_of_an_image_is_not_replayed(
@@ -218,9 +217,9 @@ def test_a_setting_that_changes_decisions_takes_the_full_path(
     fix(fresh(tmp_path, source, "first"), cache)
     scans = Scans(monkeypatch)
     fix(fresh(tmp_path, source, "jobs"), cache, jobs=3)  # how fast, not what
-    assert scans.pages == ["done.html"]
+    assert scans.pages == []
     report = fix(fresh(tmp_path, source, "short"), cache, max_length=12)
-    assert len(scans.pages) == 1 + 5
+    assert len(scans.pages) == 5
     assert "A cat asleep" in [o.alt for o in report.outcomes]  # cut to 12 characters
 
 
@@ -261,7 +260,7 @@ def test_pages_with_a_failure_are_not_remembered(tmp_path: Path, source: Path) -
     write(site / "plain.html", '<img src="img/plain.png">')  # the offline backend: no caption
     report = fix(site, cache, remote=False)
     assert not report.ok
-    assert len(PageMemo(cache)) == 4  # not remote.html, not plain.html
+    assert len(PageMemo(cache)) == 5  # not remote.html, not plain.html
 
 
 def test_cache_stats_counts_and_clear_forgets_remembered_pages(
@@ -271,9 +270,9 @@ def test_cache_stats_counts_and_clear_forgets_remembered_pages(
     fix(fresh(tmp_path, source, "first"), cache)
     runner = CliRunner()
     stats = runner.invoke(main, ["cache", "stats", "--cache-dir", str(cache)])
-    assert stats.exit_code == 0 and "pages:     4 remembered" in stats.output
+    assert stats.exit_code == 0 and "pages:     5 remembered" in stats.output
     cleared = runner.invoke(main, ["cache", "clear", "--cache-dir", str(cache), "--yes"])
-    assert cleared.exit_code == 0 and "4 remembered page(s)" in cleared.output
+    assert cleared.exit_code == 0 and "5 remembered page(s)" in cleared.output
     assert len(PageMemo(cache)) == 0
 
 
@@ -303,7 +302,7 @@ def test_a_caption_the_backend_gave_is_reported_from_the_cache_next_time(
         assert len(server.requests("chat")) == 4  # cat, dog, the lazy one, the inline one
         scans = Scans(monkeypatch)
         remembered = run("remembered")
-        assert scans.pages == ["done.html"]
+        assert scans.pages == []
         shutil.rmtree(cache / SUBDIRECTORY)
         full = run("full")
         assert len(server.requests("chat")) == 4  # never asked again
@@ -328,25 +327,29 @@ def temp_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith(".alttext-tmp")]
 
 
+@pytest.mark.parametrize("audit", [False, True])
 def test_pages_the_scan_workers_settle_and_write_land_like_the_full_path(
-    tmp_path: Path,
+    tmp_path: Path, audit: bool
 ) -> None:
     source = tmp_path / "source"
     many_pages(source, 90)
     cache = tmp_path / "cache"
+    found: list[list[Finding]] = []
 
     def run(name: str) -> Path:
         site = fresh(tmp_path, source, name)
         config = Config(cache_dir=cache, workers=2, site_root=site)
-        report = run_fix([site], config, env={}, audit=False)
+        report = run_fix([site], config, env={}, audit=audit)
         assert report.ok and report.files_changed == 90
         assert temp_files(site) == []
+        found.append(list(report.findings))
         return site
 
     cold = run("cold")  # settled by the workers from metadata, then remembered
     warm = run("warm")  # recalled and written by the workers
     assert len(PageMemo(cache)) == 90
     assert pages(warm) == pages(cold)
+    assert found[1] == found[0] and len(found[0]) == (180 if audit else 0)
     assert b'alt="Figure 7: a chart of rainfall"' in (warm / "p007.html").read_bytes()
 
 
@@ -467,3 +470,143 @@ def test_a_damaged_memo_store_costs_a_warning_not_the_run(
     cleared = runner.invoke(main, ["cache", "clear", "--cache-dir", str(cache), "--yes"])
     assert cleared.exit_code == 0
     assert PageMemo(cache).count() == 0  # a new, empty store
+
+
+# -- an auditing run (``--report``): the findings are remembered too ----------------------
+
+
+def add_audited_pages(root: Path) -> None:
+    """Pages whose findings depend on files the audit reads, and one it cannot read."""
+    png(root / "img" / "rule.png", None, size=(1, 1))
+    write(root / "deco.html", '<img src="img/rule.png" alt=""><img src="img/real.png" alt="">')
+    write(root / "named.html", '<img src="img/cat.png" alt="cat.png"><img src="img/dog.png">')
+    write(root / "broken.html", '<img src="img/missing.png" alt="">')
+
+
+def findings(report: FixReport) -> list[tuple[Any, ...]]:
+    return [(f.file, f.line, f.column, f.rule, f.severity, f.message) for f in report.findings]
+
+
+@pytest.fixture
+def audited_source(source: Path) -> Path:
+    add_audited_pages(source)
+    return source
+
+
+def test_a_report_run_replays_the_findings_it_remembered(
+    tmp_path: Path, audited_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    first = fix(fresh(tmp_path, audited_source, "first"), cache, audit=True)
+    rules = {f.rule for f in first.findings}
+    assert {"image-alt", "alt-filename", "alt-decorative-review"} <= rules
+
+    scans = Scans(monkeypatch)
+    again = fresh(tmp_path, audited_source, "again")
+    remembered = fix(again, cache, audit=True)
+    # broken.html: its audit could not read an image, so it cannot be remembered.
+    assert scans.pages == ["broken.html"]
+
+    shutil.rmtree(cache / SUBDIRECTORY)
+    scans.pages.clear()
+    full = fresh(tmp_path, audited_source, "full")
+    without = fix(full, cache, audit=True)
+    assert len(scans.pages) == 8
+    assert findings(remembered) == findings(without) == findings(first)
+    assert list(remembered.findings) == list(without.findings)  # every field, in order
+    assert summary(remembered) == summary(without)
+    assert pages(again) == pages(full)
+    assert (remembered.files, remembered.images) == (without.files, without.images)
+
+
+def test_a_changed_file_the_audit_read_is_audited_again(
+    tmp_path: Path, audited_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, audited_source, "first"), cache, audit=True)
+    site = fresh(tmp_path, audited_source, "again")
+    png(site / "img" / "rule.png", None, size=(64, 48))  # no longer a spacer
+    scans = Scans(monkeypatch)
+    report = fix(site, cache, audit=True)
+    assert sorted(scans.pages) == ["broken.html", "deco.html"]
+    review = [f.column for f in report.findings if f.file == "deco.html"]
+    assert len(review) == 2  # both alt="" images now need a person's review
+
+
+def test_runs_with_and_without_a_report_keep_their_own_entries(
+    tmp_path: Path, audited_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, audited_source, "quiet"), cache)  # remembered without findings
+    scans = Scans(monkeypatch)
+    audited = fix(fresh(tmp_path, audited_source, "audited"), cache, audit=True)
+    assert len(scans.pages) == 8  # no entry holds findings yet: every page scanned
+    assert {f.rule for f in audited.findings} >= {"image-alt", "alt-decorative-review"}
+    scans.pages.clear()
+    fix(fresh(tmp_path, audited_source, "quiet-again"), cache)
+    # Without the audit, alt="" is all broken.html has: nothing to fill, nothing read.
+    assert scans.pages == []
+
+
+def test_require_reviewed_findings_are_replayed_until_the_catalog_changes(
+    tmp_path: Path, audited_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, catalog = tmp_path / "cache", tmp_path / "alttext.json"
+    fix(fresh(tmp_path, audited_source, "first"), cache, catalog=catalog)  # fills it
+
+    def unreviewed(report: FixReport) -> list[tuple[str, int]]:
+        return [(f.file, f.column) for f in report.findings if f.rule == "alt-unreviewed"]
+
+    # The fixed site, audited: the alts it now has came from unreviewed entries.
+    fixed = tmp_path / "first"
+    audited = fix(
+        fresh(tmp_path, fixed, "audit1"), cache, catalog=catalog, audit=True, require_reviewed=True
+    )
+    assert unreviewed(audited)
+    scans = Scans(monkeypatch)
+    again = fix(
+        fresh(tmp_path, fixed, "audit2"), cache, catalog=catalog, audit=True, require_reviewed=True
+    )
+    assert scans.pages == ["broken.html"]
+    assert unreviewed(again) == unreviewed(audited)
+    # An image the audit hashed changes: no catalog entry for it now, no such finding.
+    changed = fresh(tmp_path, fixed, "audit-changed")
+    change_image(changed)
+    scans.pages.clear()
+    after = fix(changed, cache, catalog=catalog, audit=True, require_reviewed=True)
+    assert sorted(scans.pages) == ["a.html", "broken.html", "named.html"]
+    assert ("docs/a.html", 1) in unreviewed(again) and ("docs/a.html", 1) not in unreviewed(after)
+    entries = json.loads(catalog.read_text())
+    for entry in entries.values():
+        entry["reviewed"] = True
+    catalog.write_text(json.dumps(entries))
+    reviewed = fix(
+        fresh(tmp_path, fixed, "audit3"), cache, catalog=catalog, audit=True, require_reviewed=True
+    )
+    assert unreviewed(reviewed) == []
+
+
+def test_the_cli_report_of_a_remembered_run_is_the_same(
+    tmp_path: Path, audited_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    runner = CliRunner()
+    scans = Scans(monkeypatch)
+
+    def report(name: str, fmt: str) -> str:
+        site = fresh(tmp_path, audited_source, f"{name}-{fmt}")
+        out = tmp_path / f"{name}.{fmt}"
+        args = ["fix", str(site), "--site-root", str(site), "--cache-dir", str(cache)]
+        args += ["-q", "--workers", "1", "--report", str(out), "--report-format", fmt]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return out.read_text().replace(str(site), "SITE")
+
+    for fmt in ("json", "sarif"):
+        shutil.rmtree(cache, ignore_errors=True)
+        cold = report("cold", fmt)
+        scans.pages.clear()
+        warm = report("warm", fmt)
+        assert scans.pages == ["broken.html"]
+        assert warm == cold
+        assert '"alt-decorative-review"' in warm and '"image-alt"' in warm

@@ -108,9 +108,10 @@ def fix(
     Each distinct image is captioned once (content-hash cache), however many pages use
     it; only the inserted alt attributes change in the files, which are replaced
     atomically. alt="" and alt text a person wrote are never touched. Spacers (1-2 px) get
-    alt="". A page filled before, with the same bytes and images, is not scanned again
-    (remembered beside the cache). Exit status: 0 = every image that needed alt got one,
-    1 = some could not be captioned (listed), 2 = usage or configuration error.
+    alt="". A page seen before, with the same bytes and images, is not scanned again
+    (remembered beside the cache; with --report, with its findings). Exit status:
+    0 = every image that needed alt got one, 1 = some could not be captioned (listed),
+    2 = usage or configuration error.
 
     \b
     Examples:

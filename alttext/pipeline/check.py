@@ -96,6 +96,10 @@ class PageAudit:
     findings: tuple[Finding, ...]
     error: str | None = None
     picked: tuple[object, ...] = ()
+    #: The local files the audit read (site-root path, sha256): what its findings depend
+    #: on besides the page. ``None`` when not known (no audit, a custom size probe, or a
+    #: read that failed): then the findings cannot be remembered.
+    audit_reads: tuple[tuple[str, str], ...] | None = None
 
 
 #: Runs in the worker for each page that was read: what it returns (picklable, and best
@@ -103,20 +107,52 @@ class PageAudit:
 PagePick = Callable[[PageScan], tuple[object, ...]]
 
 
+#: A remembered page: images found, what the pick returns, the audit's findings.
+Recalled = tuple[int, tuple[object, ...], tuple[Finding, ...]]
+
+
 @runtime_checkable
 class RecallingPick(Protocol):
     """A pick that may know a page's outcome from its bytes alone (``fix``'s page memo).
 
     ``recall`` gets the page's path, its name in reports and its bytes before any scan,
-    and returns ``(images found, picked)`` for a page it remembers, else ``None`` (the
-    page is then scanned and picked as usual). Asked only when the audit is off.
+    and returns what the scan would have: ``(images found, picked, findings)`` for a page
+    it remembers, else ``None`` (the page is then scanned and picked as usual). With the
+    audit on, it must remember the findings too (else return ``None``).
     """
 
     def __call__(self, page: PageScan) -> tuple[object, ...]: ...
 
-    def recall(
-        self, path: Path, rel_path: str, data: bytes
-    ) -> tuple[int, tuple[object, ...]] | None: ...
+    def recall(self, path: Path, rel_path: str, data: bytes) -> Recalled | None: ...
+
+
+class AuditReads:
+    """The local files the audit of the current page read, each with its sha256.
+
+    A page's findings depend on its bytes, the settings and these files (the intrinsic
+    size of an ``alt=""`` image, the catalog entry of an image's hash). ``files`` is
+    ``None`` when that cannot be known: a custom size probe, or a read that failed.
+    """
+
+    __slots__ = ("files", "tracked")
+
+    def __init__(self, *, tracked: bool) -> None:
+        self.tracked = tracked
+        self.files: list[tuple[str, str]] | None = [] if tracked else None
+
+    def start(self) -> None:
+        """A new page."""
+        self.files = [] if self.tracked else None
+
+    def read(self, rel_path: str | None, sha256: str) -> None:
+        if self.files is not None and rel_path is not None:
+            self.files.append((rel_path, sha256))
+
+    def failed(self) -> None:
+        self.files = None
+
+    def found(self) -> tuple[tuple[str, str], ...] | None:
+        return None if self.files is None else tuple(dict.fromkeys(self.files))
 
 
 class PageAuditor:
@@ -135,13 +171,18 @@ class PageAuditor:
         self.root = root
         self.pick = pick
         self.audit = audit
-        self.recall = pick.recall if isinstance(pick, RecallingPick) and not audit else None
+        self.recall = pick.recall if isinstance(pick, RecallingPick) else None
         # Without the audit, elements the caller will not look at need not be described.
         self.keep = None if audit else keep
         self.settings = config.rule_settings()
-        self.probe = (probe_factory or local_size_probe)(config.site_root or root)
+        site_root = config.site_root or root
+        self.reads = AuditReads(tracked=audit and probe_factory is None)
+        if probe_factory is None:
+            self.probe = local_size_probe(site_root, self.reads)
+        else:
+            self.probe = probe_factory(site_root)
         # Loads the catalog: only when the audit will run.
-        self.unreviewed = _unreviewed_check(config, config.site_root or root) if audit else None
+        self.unreviewed = _unreviewed_check(config, site_root, self.reads) if audit else None
 
     def __call__(self, path: Path) -> PageAudit:
         """Audit the page at ``path``."""
@@ -154,7 +195,10 @@ class PageAuditor:
                 data = None  # the scan reads it again, and reports why it cannot
             recalled = self.recall(path, rel_path, data) if data is not None else None
             if recalled is not None:
-                return PageAudit(path, rel_path, recalled[0], (), None, recalled[1])
+                found, picked, remembered = recalled
+                return PageAudit(
+                    path, rel_path, found, remembered if self.audit else (), None, picked
+                )
         # Without the audit, the facts only its rules read are not worked out either.
         page = scan_file(
             path, self.root, names=self.audit, keep=self.keep, data=data, rel_path=rel_path
@@ -162,12 +206,15 @@ class PageAuditor:
         if page.error is not None:
             return PageAudit(path, page.rel_path, 0, (), page.error)
         findings = []
+        reads = None
         if self.audit:
+            self.reads.start()
             findings = audit_page(page.images, self.settings, self.probe)
             if self.unreviewed is not None:
                 findings.extend(self.unreviewed(page.images))
+            reads = self.reads.found()
         picked = self.pick(page) if self.pick is not None else ()
-        return PageAudit(path, page.rel_path, page.found, tuple(findings), None, picked)
+        return PageAudit(path, page.rel_path, page.found, tuple(findings), None, picked, reads)
 
 
 #: Pages per task sent to a worker: large enough to amortise the hand-over, small enough
@@ -348,8 +395,11 @@ def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
     )
 
 
-def local_size_probe(site_root: Path) -> SizeProbe:
-    """Intrinsic size of an image that is a local file under ``site_root``, else ``None``."""
+def local_size_probe(site_root: Path, reads: AuditReads | None = None) -> SizeProbe:
+    """Intrinsic size of an image that is a local file under ``site_root``, else ``None``.
+
+    Each file it reads (or fails to) is told to ``reads``.
+    """
     from alttext.errors import AltTextError
     from alttext.images.fetch import NetworkPolicy
     from alttext.images.resolve import ResolvedSource, SourceKind, load_image, resolve_source
@@ -360,28 +410,36 @@ def local_size_probe(site_root: Path) -> SizeProbe:
     # file once per process. Keyed by the path as resolved, before the symlink check, which
     # load_image repeats on the first probe; bounded, so memory stays flat on any site.
     @functools.lru_cache(maxsize=4096)
-    def size_of(resolved: ResolvedSource) -> tuple[int, int] | None:
+    def size_of(resolved: ResolvedSource) -> tuple[tuple[int, int] | None, str | None]:
         try:
-            return load_image(resolved, policy, allow_remote=False).size
+            loaded = load_image(resolved, policy, allow_remote=False)
         except AltTextError:
-            return None
+            return None, None
+        return loaded.size, loaded.sha256
 
     def probe(image: ImageElement) -> tuple[int, int] | None:
         try:
             resolved = resolve_source(image_ref(image, site_root))
         except AltTextError:
-            return None
+            return None  # from the reference alone: nothing was read
         if resolved.kind is SourceKind.REMOTE:
             return None
-        return size_of(resolved)
+        size, sha256 = size_of(resolved)
+        if reads is not None and resolved.kind is SourceKind.LOCAL:  # data: in the page
+            if sha256 is None:
+                reads.failed()
+            else:
+                reads.read(resolved.rel_path, sha256)
+        return size
 
     return probe
 
 
 def _unreviewed_check(
-    config: Config, site_root: Path
+    config: Config, site_root: Path, reads: AuditReads | None = None
 ) -> Callable[[Iterable[ImageElement]], list[Finding]] | None:
-    """``--require-reviewed``: flag alts that came from an unreviewed catalog entry."""
+    """``--require-reviewed``: flag alts that came from an unreviewed catalog entry
+    (each local file it reads, or fails to, is told to ``reads``)."""
     if not config.require_reviewed:
         return None
     if config.catalog is None:
@@ -408,7 +466,11 @@ def _unreviewed_check(
                     continue
                 digest = load_image(resolved, policy, allow_remote=False).sha256
             except AltTextError:
+                if reads is not None:
+                    reads.failed()
                 continue
+            if reads is not None and resolved.kind is SourceKind.LOCAL:
+                reads.read(resolved.rel_path, digest)
             entry = catalog.get(digest)
             if entry is not None and not entry.reviewed and entry.alt == image.alt:
                 found.append(

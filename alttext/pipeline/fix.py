@@ -35,7 +35,7 @@ from alttext.images.resolve import (
     LoadedImage,
     read_site_file,
 )
-from alttext.pipeline.check import audit_pages, scan_root
+from alttext.pipeline.check import Recalled, audit_pages, scan_root
 from alttext.pipeline.describe import (
     Described,
     Describer,
@@ -238,6 +238,10 @@ class _Preparer:
             if read is not None:
                 read = with_reads(kept.outcome.action, self._loaded().last_read, read)
         if not prepared:
+            # Nothing to fill: remembered too, so the next run need not scan it again.
+            if self.memo is not None and page.data:
+                key = self.memo.key(page.path, page.rel_path, page.data, self.roots)
+                return (Ticket(key, (), page.found),)
             return ()
         settled = self._settle(page, prepared)
         picked: tuple[object, ...] = tuple(prepared) if settled is None else (settled,)
@@ -246,9 +250,7 @@ class _Preparer:
             picked += (Ticket(key, tuple(read), page.found),)
         return picked
 
-    def recall(
-        self, path: Path, rel_path: str, data: bytes
-    ) -> tuple[int, tuple[object, ...]] | None:
+    def recall(self, path: Path, rel_path: str, data: bytes) -> Recalled | None:
         """The page settled as a run remembered it, if every file it read is unchanged."""
         if self.memo is None:
             return None
@@ -258,15 +260,21 @@ class _Preparer:
             return None
         try:
             remembered = Remembered.parse(value)
+            findings = remembered.findings
+            if self.memo.audit and findings is None:
+                return None  # an auditing run needs the findings it would have found
             if any(self._sha256_of(name) != sha256 for name, sha256 in remembered.read):
                 return None
+            if not remembered.entries:
+                return remembered.found, (), findings or ()
             # The same bytes as then: the same splices apply (a diff needs the encoding).
             encoding = decode_html(data).encoding if self.mode != "write" else ""
             splices = remembered.splices
             rewritten = _spliced(path, data, splices, encoding, self.mode, self.roots[0])
         except (AltTextError, KeyError, TypeError, ValueError, UnicodeError):
             return None  # not what a run stored (another version?): the full way
-        return remembered.found, (_Settled(remembered.entries, rewritten.staged_now(path)),)
+        settled = _Settled(remembered.entries, rewritten.staged_now(path))
+        return remembered.found, (settled,), findings or ()
 
     def _sha256_of(self, rel_file: str) -> str | None:
         """The sha256 of a file under the site root, read as a first read would (or None)."""
@@ -513,7 +521,9 @@ def _run(
     # free sources answer in full (a warm run: all of them); this process commits those,
     # and looks up, captions and rewrites the rest. Context is built only for pages with
     # an image that goes to the backend.
-    memo = run_memo(config, describer)
+    memo = run_memo(config, describer, audit=audit)
+    # Memo entries of pages with nothing to fill (no write to wait for), put in batches.
+    untouched: list[tuple[str, dict[str, object]]] = []
     pick = _Preparer(config, (root, site_root), describer.free_sources(), mode, memo)
     keep = functools.partial(_may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
@@ -537,6 +547,16 @@ def _run(
                 picked, ticket = page.picked, None
                 if picked and isinstance(last := picked[-1], Ticket):
                     picked, ticket = picked[:-1], last
+                    if audit:
+                        ticket = ticket.audited(page.findings, page.audit_reads)
+                if not picked:
+                    if memo is not None and ticket is not None:
+                        if item := memo_entry(ticket, (), (), ()):
+                            untouched.append(item)
+                        if len(untouched) >= _COMMIT_BATCH:
+                            memo.pages.put(untouched)
+                            untouched.clear()
+                    continue
                 if picked and isinstance(settled := picked[0], _Settled):
                     # Queued first: its new content may be written already (by a scan
                     # worker), and an interrupt from here on must find it to remove it.
@@ -609,6 +629,8 @@ def _run(
             for work in waiting:
                 finish(work)
             collect(block=True)
+            if memo is not None:
+                memo.pages.put(untouched)
             report.patch = b"".join(patches)
         except BaseException:
             for future in futures.values():

@@ -2,7 +2,8 @@
 
 :class:`ImageOutcome` is one image's result (in the report, the catalog's examples and
 the rewrite); :func:`outcome_to_json` / :func:`outcome_from_json` keep it in the page memo
-(:mod:`alttext.store.pages`) as plain JSON.
+(:mod:`alttext.store.pages`) as plain JSON, and :func:`finding_to_json` /
+:func:`finding_from_json` a page's findings.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from alttext.pipeline.describe import Described
 from alttext.records import compact_pickle
+from alttext.rules.model import Finding, Severity
 from alttext.scan.model import ImageElement
 
 #: What a description is keyed by in a run: the image's sha256 and the page language.
@@ -104,3 +106,41 @@ def outcome_from_json(value: dict[str, Any]) -> ImageOutcome:
     if not isinstance(alt, str):
         raise ValueError("no alt")
     return ImageOutcome(at, action, alt, value["hash"], described)
+
+
+def finding_to_json(finding: Finding) -> list[Any]:
+    """A finding as JSON (its fields in order; the severity by number)."""
+    f = finding
+    return [
+        f.file,
+        f.line,
+        f.column,
+        f.rule,
+        int(f.severity),
+        f.message,
+        f.element,
+        f.src,
+        f.snippet,
+    ]
+
+
+def finding_from_json(value: list[Any]) -> Finding:
+    """A finding remembered by :func:`finding_to_json`.
+
+    Raises:
+        TypeError, ValueError: ``value`` is not one.
+    """
+    file, line, column, rule, severity, message, element, src, snippet = value
+    if src is not None and not isinstance(src, str):
+        raise TypeError("src")
+    return Finding(
+        str(file),
+        int(line),
+        int(column),
+        str(rule),
+        Severity(int(severity)),
+        str(message),
+        str(element),
+        src,
+        str(snippet),
+    )

@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from alttext.config import Config
 from alttext.images.resolve import SourceKind
-from alttext.pipeline.outcomes import ImageOutcome, Key, outcome_from_json, outcome_to_json
+from alttext.pipeline.outcomes import (
+    ImageOutcome,
+    Key,
+    finding_from_json,
+    finding_to_json,
+    outcome_from_json,
+    outcome_to_json,
+)
 from alttext.records import compact_pickle
 from alttext.rewrite import Splice
+from alttext.rules.model import Finding
 from alttext.scan.scanner import page_rel_path
 from alttext.store.pages import PageMemo, fingerprint, page_key
 
@@ -55,11 +63,13 @@ NOT_DECISIONS = frozenset(
 
 
 class RunMemo:
-    """The page memo as one run uses it: the store and the run's fingerprint (picklable)."""
+    """The page memo as one run uses it: the store, the run's fingerprint, and whether
+    the run audits (its entries then hold each page's findings too). Picklable."""
 
-    def __init__(self, pages: PageMemo, fingerprint: str) -> None:
+    def __init__(self, pages: PageMemo, fingerprint: str, *, audit: bool = False) -> None:
         self.pages = pages
         self.fingerprint = fingerprint
+        self.audit = audit
 
     def key(self, path: Path, rel_path: str, data: bytes, roots: tuple[Path, Path]) -> str:
         """The memo key of a page: its bytes, where it is (``rel_path`` under the scan
@@ -69,8 +79,13 @@ class RunMemo:
         return page_key(self.fingerprint, rel_path, site_path, data)
 
 
-def run_memo(config: Config, describer: Describer) -> RunMemo | None:
-    """The run's page memo (beside the caption cache), or ``None`` without a cache."""
+def run_memo(config: Config, describer: Describer, *, audit: bool = False) -> RunMemo | None:
+    """The run's page memo (beside the caption cache), or ``None`` without a cache.
+
+    An auditing run (``--report``) has entries of its own: they hold the findings, which
+    also depend on what only the audit reads (``require_reviewed``; the rules and their
+    severities are decision settings already).
+    """
     if describer.cache is None:
         return None
     settings: dict[str, object] = {
@@ -84,7 +99,9 @@ def run_memo(config: Config, describer: Describer) -> RunMemo | None:
     settings["catalog"] = (
         hashlib.sha256(catalog.to_text().encode()).hexdigest() if catalog is not None else None
     )
-    return RunMemo(PageMemo(describer.cache.directory), fingerprint(settings))
+    if audit:
+        settings["audit"] = {"require_reviewed": config.require_reviewed}
+    return RunMemo(PageMemo(describer.cache.directory), fingerprint(settings), audit=audit)
 
 
 def _plain(value: object) -> object:
@@ -101,12 +118,23 @@ def _plain(value: object) -> object:
 @compact_pickle
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """What a worker found that lets the memo remember a page once it is decided: its
-    memo key, every local file its decisions read (path, sha256), its image count."""
+    """What lets the memo remember a page once it is decided: its memo key, every local
+    file its decisions (and audit) read (path, sha256), its image count, and in an
+    auditing run its findings."""
 
     key: str
     read: tuple[tuple[str, str], ...]
     found: int
+    findings: tuple[Finding, ...] | None = None
+
+    def audited(
+        self, findings: tuple[Finding, ...], reads: tuple[tuple[str, str], ...] | None
+    ) -> Ticket | None:
+        """With the page's audit (``reads``: the files it read, ``None`` if not known)."""
+        if reads is None:
+            return None
+        merged = tuple(dict.fromkeys(self.read + reads))
+        return Ticket(self.key, merged, self.found, findings)
 
 
 def with_reads(
@@ -139,13 +167,16 @@ def memo_entry(
         if outcome.action not in ("filled", "decorative") or outcome.alt is None:
             return None
         outcomes.append([outcome_to_json(outcome), list(key) if key else None, example])
-    return ticket.key, {
+    entry: dict[str, Any] = {
         "found": ticket.found,
         "read": ticket.read,
         "outcomes": outcomes,
         # Bytes as latin-1 text: JSON holds any byte that way, one character each.
         "splices": [[start, end, new.decode("latin-1")] for start, end, new in splices],
     }
+    if ticket.findings is not None:
+        entry["findings"] = [finding_to_json(f) for f in ticket.findings]
+    return ticket.key, entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +188,8 @@ class Remembered:
     #: Each image's outcome, description key and catalog example.
     entries: tuple[tuple[ImageOutcome, Key | None, str], ...]
     splices: tuple[Splice, ...]
+    #: The page's findings, when an auditing run remembered it.
+    findings: tuple[Finding, ...] | None = None
 
     @classmethod
     def parse(cls, value: dict[str, Any]) -> Remembered:
@@ -176,5 +209,10 @@ class Remembered:
             splices=tuple(
                 (int(start), int(end), str(new).encode("latin-1"))
                 for start, end, new in value["splices"]
+            ),
+            findings=(
+                tuple(finding_from_json(f) for f in value["findings"])
+                if "findings" in value
+                else None
             ),
         )
