@@ -53,6 +53,7 @@ from alttext.pipeline.remember import (
     run_memo,
     with_reads,
 )
+from alttext.recent import Recent
 from alttext.records import compact_pickle
 from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_diff_bytes
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt
@@ -215,10 +216,11 @@ class _Preparer:
         self.mode = mode
         self.memo = memo
         self._loader: ImageLoader | None = None
-        self._embedded: dict[Key, EmbeddedAlt | None] = {}
-        self._found: dict[Key, Described | None] = {}
-        # Files a recalled page named, by path: the sha256 found (read once per run).
-        self._verified: dict[str, str | None] = {}
+        # Per worker, the most recent few thousand of each (flat memory on any site).
+        self._embedded: Recent[Key, EmbeddedAlt | None] = Recent()
+        self._found: Recent[Key, Described | None] = Recent()
+        # Files a recalled page named, by path: the sha256 found.
+        self._verified: Recent[str, str | None] = Recent()
 
     def __getstate__(self) -> _PreparerState:
         return self.config, self.roots, self.free, self.mode, self.memo

@@ -23,6 +23,7 @@ from alttext.images.resolve import (
 from alttext.pipeline.check import image_ref
 from alttext.pipeline.outcomes import ImageAt, ImageOutcome
 from alttext.pipeline.remember import Read
+from alttext.recent import Recent
 from alttext.rules.checks import is_tiny
 from alttext.scan.model import ImageElement
 
@@ -33,7 +34,9 @@ class ImageLoader:
     """Loads images once per distinct reference and reads each file once.
 
     One image on 1,000 pages is one read; so is one file referenced relatively from pages
-    in many folders (distinct references, one resolved source).
+    in many folders (distinct references, one resolved source). Only the references and
+    files used most recently are remembered (:class:`~alttext.recent.Recent`): memory
+    stays flat however many distinct images a site has.
     """
 
     def __init__(self, config: Config, site_root: Path) -> None:
@@ -42,10 +45,11 @@ class ImageLoader:
         self.policy = NetworkPolicy(
             allow_private_hosts=config.allow_private_hosts, read_timeout=config.timeout
         )
-        self._memo: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
-        self._sources: dict[tuple[object, ...], LoadedImage | AltTextError] = {}
-        # What each load read, by memo key (see :attr:`last_read`).
-        self._read: dict[tuple[object, ...], tuple[Read, ...]] = {}
+        # Each reference's load, with what it read (see :attr:`last_read`): one entry, so
+        # a load is never remembered without its reads.
+        self._memo: Recent[tuple[object, ...], tuple[LoadedImage | AltTextError, Reads]]
+        self._memo = Recent()
+        self._sources: Recent[tuple[object, ...], LoadedImage | AltTextError] = Recent()
         self._reading: list[Read] = []
         #: The sources the last :meth:`load` read (or would have, when remembered):
         #: ``(kind, path under the site root, sha256)`` each; empty when it failed.
@@ -66,18 +70,20 @@ class ImageLoader:
             ref = image_ref(image, self.site_root)  # resolves the page path: only when new
             self._reading = []
             try:
-                self._memo[memo_key] = load_ref(
+                loaded = load_ref(
                     ref,
                     self.policy,
                     base_url=self.config.base_url,
                     allow_remote=self.config.remote,
                     load=self._load_source,
                 )
-                self._read[memo_key] = tuple(self._reading)
+                self._memo[memo_key] = (loaded, tuple(self._reading))
             except AltTextError as exc:
-                self._memo[memo_key] = exc
-        self.last_read = self._read.get(memo_key, ())
-        return _unwrap(self._memo, memo_key)
+                self._memo[memo_key] = (exc, ())
+        found, self.last_read = self._memo[memo_key]
+        if not isinstance(found, AltTextError) and found.data:
+            self._memo[memo_key] = (found.without_data(), self.last_read)
+        return _unwrap(found)
 
     def _load_source(self, resolved: ResolvedSource) -> LoadedImage:
         # A local file by its path, a remote image by its URL, inline data by itself.
@@ -89,7 +95,10 @@ class ImageLoader:
                 )
             except AltTextError as exc:
                 self._sources[key] = exc
-        found = _unwrap(self._sources, key)
+        remembered = self._sources[key]
+        if not isinstance(remembered, AltTextError) and remembered.data:
+            self._sources[key] = remembered.without_data()
+        found = _unwrap(remembered)
         self._reading.append((resolved.kind, resolved.rel_path, found.sha256))
         return found.from_attribute(resolved.attribute)
 
@@ -103,17 +112,18 @@ class ImageLoader:
         )
 
 
-def _unwrap(
-    memo: dict[tuple[object, ...], LoadedImage | AltTextError], key: tuple[object, ...]
-) -> LoadedImage:
-    """A remembered load: raise its error, or return it (and forget its bytes)."""
-    found = memo[key]
+#: What one load read: ``(kind, path under the site root, sha256)`` per source.
+Reads = tuple[Read, ...]
+
+
+def _unwrap(found: LoadedImage | AltTextError) -> LoadedImage:
+    """A remembered load: raise its error, or return it.
+
+    The memos keep what identifies an image, not its bytes (the callers store
+    :meth:`~LoadedImage.without_data`): a rare second use that needs them reloads them.
+    """
     if isinstance(found, AltTextError):
         raise found
-    if found.data:
-        # Keep what identifies the image, not its bytes: memory stays flat however many
-        # images a site has. A rare second use that needs the bytes reloads them.
-        memo[key] = found.without_data()
     return found
 
 
