@@ -14,8 +14,8 @@ from typing import Generic, TypeVar
 K = TypeVar("K")
 V = TypeVar("V")
 
-#: Entries per memo: a few MB at most, far more than the images one page shares.
-DEFAULT_CAPACITY = 4096
+#: Entries per memo: a few MB at most, far more than the images many pages share.
+DEFAULT_CAPACITY = 1024
 
 
 class Recent(Generic[K, V]):

@@ -17,13 +17,17 @@ Scenarios:
 * ``b``: one image on 1,000 pages: backend calls (submits the server saw);
 * ``c``: warm run: ``fix`` on a fresh copy of a site whose captions are cached (the 400-page
   site of ``a``; 400 ``make_corpus`` pages, all with alt, plus a distinct PNG without alt on
-  each; a ``make_corpus`` corpus), side by side
-  with ``check`` on another fresh copy; backend requests and the time ratio; on the disk
-  and, where ``/dev/shm`` is writable, on tmpfs (the same work without the disk's cost of
-  creating, renaming and flushing files);
+  each; a ``make_corpus`` corpus), side by side with ``check`` on another fresh copy;
+  backend requests and the time ratio; on the disk and, where ``/dev/shm`` is writable,
+  on tmpfs (the same work without the disk's cost of creating, renaming and flushing
+  files); then the tiny site on disk with ``--patch`` (all of ``fix`` but replacing the
+  pages) and the corpus with ``--report`` (SARIF);
 * ``d``: warm ``fix`` throughput (pages/s, MB/s of HTML) and peak RSS on generated SSG-like
   corpora (``make_corpus.py``) of growing size, with an image file for every reference
-  (raster files from a pool of 40 per format, SVGs with a ``<title>``).
+  (raster files from a pool of 40 per format, SVGs with a ``<title>``);
+* ``e``: cold ``fix`` (offline backend, empty cache) of sites where every page has its own
+  image (alt in its PNG metadata): peak RSS of the main process and the largest worker as
+  the number of distinct images grows.
 
 Example::
 
@@ -61,7 +65,7 @@ sys.path.insert(0, str(REPO))
 
 from installed import byte_compile_package  # noqa: E402
 from make_corpus import DEFAULT_OUT, CorpusSpec, generate  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, PngImagePlugin  # noqa: E402
 from servers import Received, Reply  # noqa: E402
 from servers.wavespeed import API_KEY, WaveSpeedServer, _envelope, _envelope_error  # noqa: E402
 
@@ -452,6 +456,13 @@ def scenario_c(runs: int, corpus_pages: int) -> list[dict[str, Any]]:
             rows.append(_warm_vs_check(label, place, site, cache, runs, under))
             if under is not None:
                 shutil.rmtree(under, ignore_errors=True)
+    # The tiny site again with --patch: all of fix but replacing the pages, so the
+    # difference from its disk row is what replacing 400 pages atomically costs here.
+    label, site = sites[0]
+    patch = ("--patch", str(WORK / "c-tiny.patch"))
+    rows.append(
+        _warm_vs_check(f"{label}, --patch", "disk", site, warm(site, "c"), runs, None, patch)
+    )
     # The same with a report (a CI gate that publishes SARIF): its first run audits and
     # remembers the findings, the timed runs after it replay them.
     label, site = sites[-1]
@@ -539,6 +550,54 @@ def scenario_d(sizes: list[int]) -> list[dict[str, Any]]:
     return rows
 
 
+def distinct_site(pages: int) -> Path:
+    """``pages`` pages, each with its own PNG (its alt in the PNG's metadata): every image
+    is new to the run, so nothing is shared or remembered."""
+    root = WORK / f"distinct{pages}"
+    if root.exists():
+        return root
+    (root / "img").mkdir(parents=True)
+    for i in range(pages):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Description", f"Chart {i}: rainfall by month")
+        colour = (i % 256, i // 256 % 256, 7)
+        Image.new("RGB", (64, 48), colour).save(root / "img" / f"i{i}.png", pnginfo=info)
+        (root / f"p{i}.html").write_text(
+            f'<html lang="en"><body><p>{"Some text. " * 40}</p>'
+            f'<img src="img/i{i}.png" width="64" height="48"></body></html>\n'
+        )
+    return root
+
+
+def scenario_e(sizes: list[int]) -> list[dict[str, Any]]:
+    """Cold ``fix`` (offline backend, empty cache) of sites of distinct images: peak RSS
+    of the main process and of the largest worker as the site grows."""
+    rows = []
+    for pages in sizes:
+        site = distinct_site(pages)
+        cache = WORK / "e-cache"
+        shutil.rmtree(cache, ignore_errors=True)
+        copy = fresh(site, "e-fix")
+        cmd = [sys.executable, "-m", "alttext", "fix", str(copy), "-q", "--no-remote"]
+        result = timed([*cmd, "--cache-dir", str(cache), "--site-root", str(copy)])
+        shutil.rmtree(copy)
+        log(
+            f"e {pages}: {result.seconds:.1f}s exit {result.code} peak RSS main"
+            f" {result.main_mib:.0f} MiB, worker {result.worker_mib:.0f} MiB"
+        )
+        rows.append(
+            {
+                "pages": pages,
+                "distinct_images": pages,
+                "seconds": result.seconds,
+                "peak_rss_main_mib": round(result.main_mib, 1),
+                "peak_rss_worker_mib": round(result.worker_mib, 1),
+                "exit": result.code,
+            }
+        )
+    return rows
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -548,7 +607,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--sizes", default="1000,10000")
-    parser.add_argument("--only", default="a,b,c,d")
+    parser.add_argument("--only", default="a,b,c,d,e")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     byte_compile_package()
@@ -570,6 +629,8 @@ def main() -> None:
         results["c"] = scenario_c(args.runs, sizes[0])
     if "d" in only:
         results["d"] = scenario_d(sizes)
+    if "e" in only:
+        results["e"] = scenario_e(sizes)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
