@@ -97,8 +97,9 @@ class PageAudit:
     error: str | None = None
     picked: tuple[object, ...] = ()
     #: The local files the audit read (site-root path, sha256): what its findings depend
-    #: on besides the page. ``None`` when not known (no audit, a custom size probe, or a
-    #: read that failed): then the findings cannot be remembered.
+    #: on besides the page, for a pick that remembers pages. ``None`` when not known (no
+    #: audit, no such pick, a custom size probe, a read that failed): then the findings
+    #: cannot be remembered.
     audit_reads: tuple[tuple[str, str], ...] | None = None
 
 
@@ -131,7 +132,8 @@ class AuditReads:
 
     A page's findings depend on its bytes, the settings and these files (the intrinsic
     size of an ``alt=""`` image, the catalog entry of an image's hash). ``files`` is
-    ``None`` when that cannot be known: a custom size probe, or a read that failed.
+    ``None`` when that is not tracked (nothing remembers pages, or the size probe is
+    the caller's own) or cannot be known (a read that failed).
     """
 
     __slots__ = ("files", "tracked")
@@ -176,7 +178,9 @@ class PageAuditor:
         self.keep = None if audit else keep
         self.settings = config.rule_settings()
         site_root = config.site_root or root
-        self.reads = AuditReads(tracked=audit and probe_factory is None)
+        # What the audit reads matters only to a pick that remembers pages.
+        remembers = self.recall is not None and probe_factory is None
+        self.reads = AuditReads(tracked=audit and remembers)
         if probe_factory is None:
             self.probe = local_size_probe(site_root, self.reads)
         else:
