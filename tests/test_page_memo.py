@@ -610,3 +610,53 @@ def test_the_cli_report_of_a_remembered_run_is_the_same(
         assert scans.pages == ["broken.html"]
         assert warm == cold
         assert '"alt-decorative-review"' in warm and '"image-alt"' in warm
+
+
+def test_the_summary_says_how_many_pages_were_remembered(tmp_path: Path, source: Path) -> None:
+    cache = tmp_path / "cache"
+    runner = CliRunner()
+
+    def run(name: str) -> str:
+        site = fresh(tmp_path, source, name)
+        args = ["fix", str(site), "--site-root", str(site), "--cache-dir", str(cache), "-q"]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "5 files scanned, 4 changed" in run("cold")
+    assert "5 files (5 unchanged, not scanned again), 4 changed" in run("warm")
+
+
+def test_clearing_only_the_pages_keeps_every_caption(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers.openai import Answer, OpenAIServer
+
+    cache = tmp_path / "cache"
+    runner = CliRunner()
+    with OpenAIServer() as server:
+        server.answers.extend(Answer(f"A picture of thing {n}") for n in range(10))
+        base = ["--backend", "openai", "--model", "m", "--api-base", server.url]
+        base += ["--cache-dir", str(cache), "--workers", "1", "-q"]
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+
+        def run(name: str) -> Path:
+            site = fresh(tmp_path, source, name)
+            result = runner.invoke(main, ["fix", str(site), "--site-root", str(site), *base])
+            assert result.exit_code == 0, result.output
+            return site
+
+        cold = run("cold")
+        paid = len(server.requests("chat"))
+        asked = runner.invoke(main, ["cache", "clear", "--cache-dir", str(cache)], input="n\n")
+        assert asked.exit_code == 1 and "pay for them again" in asked.output  # refused
+        assert len(PageMemo(cache)) == 5
+        cleared = runner.invoke(main, ["cache", "clear", "--pages", "--cache-dir", str(cache)])
+        assert cleared.exit_code == 0, cleared.output
+        assert "removed 5 remembered page(s); the captions are kept" in cleared.output
+        assert len(PageMemo(cache)) == 0
+        scans = Scans(monkeypatch)
+        again = run("again")
+        assert len(scans.pages) == 5  # every page scanned again...
+        assert len(server.requests("chat")) == paid  # ...and no caption paid for twice
+    assert pages(again) == pages(cold)

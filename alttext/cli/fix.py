@@ -187,8 +187,11 @@ def fix(
         )
     counts = report.counts
     verb = "would change" if mode != "write" else "changed"
+    files = f"{report.files} files scanned"
+    if report.pages_remembered:
+        files = f"{report.files} files ({report.pages_remembered} unchanged, not scanned again)"
     click.echo(
-        f"{report.files} files scanned, {report.files_changed} {verb}; "
+        f"{files}, {report.files_changed} {verb}; "
         f"{report.alts_written} alts written "
         f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
         f"cache {counts.get('cache', 0)}, backend {counts.get('backend', 0)}, "

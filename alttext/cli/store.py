@@ -47,9 +47,21 @@ def cache_stats(cache_dir: Path | None) -> None:
 
 @cache.command("clear")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.confirmation_option(prompt="Delete every cached caption (you will pay for them again)?")
-def cache_clear(cache_dir: Path | None) -> None:
-    """Delete every cached caption, and the pages fix remembers."""
+@click.option(
+    "--pages",
+    "pages_only",
+    is_flag=True,
+    help="Forget only the pages fix remembers (every page is scanned again); keep the captions.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask before deleting the captions.")
+def cache_clear(cache_dir: Path | None, pages_only: bool, yes: bool) -> None:
+    """Delete every cached caption, and the pages fix remembers.
+
+    \b
+    Examples:
+      alttext cache clear --pages      # scan every page again; no caption is lost
+      alttext cache clear --yes        # everything (captions are paid for again)
+    """
     import os
 
     from alttext.store.cache import CaptionCache, default_cache_dir
@@ -57,6 +69,16 @@ def cache_clear(cache_dir: Path | None) -> None:
 
     directory = cache_dir or default_cache_dir(os.environ)
     memo = PageMemo(directory)
+    if pages_only:
+        with library_errors():
+            try:
+                pages = memo.clear()
+            finally:
+                memo.close()
+        click.echo(f"removed {pages} remembered page(s); the captions are kept")
+        return
+    if not yes:
+        click.confirm("Delete every cached caption (you will pay for them again)?", abort=True)
     with library_errors(), CaptionCache(directory) as store:
         try:
             # The pages first: a remembered page must never outlive the captions it used.

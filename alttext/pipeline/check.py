@@ -101,6 +101,9 @@ class PageAudit:
     #: audit, no such pick, a custom size probe, a read that failed): then the findings
     #: cannot be remembered.
     audit_reads: tuple[tuple[str, str], ...] | None = None
+    #: Whether the pick recalled the page (not scanned: unchanged since a run that
+    #: remembered it).
+    recalled: bool = False
 
 
 #: Runs in the worker for each page that was read: what it returns (picklable, and best
@@ -200,9 +203,8 @@ class PageAuditor:
             recalled = self.recall(path, rel_path, data) if data is not None else None
             if recalled is not None:
                 found, picked, remembered = recalled
-                return PageAudit(
-                    path, rel_path, found, remembered if self.audit else (), None, picked
-                )
+                kept = remembered if self.audit else ()
+                return PageAudit(path, rel_path, found, kept, None, picked, recalled=True)
         # Without the audit, the facts only its rules read are not worked out either.
         page = scan_file(
             path, self.root, names=self.audit, keep=self.keep, data=data, rel_path=rel_path

@@ -96,6 +96,8 @@ class FixReport:
     files_changed: int = 0
     #: Temporary files an earlier, interrupted run left beside pages, removed by this one.
     leftovers_removed: int = 0
+    #: Pages settled from the page memo (unchanged since a run remembered them).
+    pages_remembered: int = 0
     patch: bytes = b""
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -541,6 +543,7 @@ def _run(
         try:
             for page in pages:
                 report.files += 1
+                report.pages_remembered += page.recalled
                 if page.error is not None:
                     report.errors.append(FileError(page.rel_path, page.error))
                     continue
