@@ -18,11 +18,12 @@ import logging
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Any
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING, Any
 
 from alttext.errors import ImageFetchError, ImageRefused
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "MAX_PIXELS",
@@ -150,6 +151,9 @@ def ocr_text(data: bytes) -> OcrResult | None:
 
 def _load_rgb(data: bytes) -> Image.Image:
     """Decode the first frame as RGB on white, at most ``_MAX_SIDE`` px on its longest side."""
+    # Pillow only here: every offline run builds this backend, few of them read text.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > MAX_PIXELS:
