@@ -9,6 +9,10 @@ the ratio a ``fix`` with no other cost at all would have: (check + floor) / chec
 
     python bench/warm_floor.py --runs 7
     python bench/warm_floor.py --runs 7 --under /dev/shm   # on a memory-backed filesystem
+
+It also prints the phases of that work (write, barrier, renames) and what removing 400
+files costs, empty and of a page's size: on a filesystem where freeing a data block is
+dear, that is most of the renames' cost.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from installed import byte_compile_package
 _SYNCFS = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
 
 
-def floor(site: Path) -> float:
-    """Seconds for the unavoidable I/O of a warm fix of ``site`` (it is rewritten)."""
+def floor(site: Path) -> tuple[float, dict[str, float]]:
+    """Seconds for the unavoidable I/O of a warm fix of ``site`` (it is rewritten), and
+    the seconds of each phase: hash + create + write, the barrier, the renames."""
     start = time.perf_counter()
     staged = []
     for page in sorted(site.glob("page*.html")):
@@ -46,6 +51,7 @@ def floor(site: Path) -> float:
         finally:
             os.close(fd)
         staged.append((tmp, page))
+    written = time.perf_counter()
     fd = os.open(site, os.O_RDONLY)
     try:
         if _SYNCFS is not None:
@@ -54,12 +60,34 @@ def floor(site: Path) -> float:
             for tmp, _ in staged:
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
+        synced = time.perf_counter()
+        # Each rename frees the page's old inode and its data block: on some filesystems
+        # that, not the rename, is most of the cost.
         for tmp, page in staged:
             os.replace(tmp, page)
+        renamed = time.perf_counter()
         os.fsync(fd)
     finally:
         os.close(fd)
-    return time.perf_counter() - start
+    end = time.perf_counter()
+    phases = {"write": written - start, "barrier": synced - written, "rename": renamed - synced}
+    return end - start, phases
+
+
+def unlink_cost(folder: Path, size: int, count: int = 400) -> float:
+    """Seconds to remove ``count`` files of ``size`` bytes written out to disk: what the
+    renames above cost, as each frees the replaced page's inode and data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [folder / f"f{n}" for n in range(count)]
+    for name in names:
+        name.write_bytes(b"x" * size)
+    os.sync()
+    start = time.perf_counter()
+    for name in names:
+        name.unlink()
+    seconds = time.perf_counter() - start
+    folder.rmdir()
+    return seconds
 
 
 def main() -> None:
@@ -73,9 +101,11 @@ def main() -> None:
     byte_compile_package()
     WORK.mkdir(parents=True, exist_ok=True)
     site = unique_site(WORK / "unique400", 400, 400)
-    floors, checks = [], []
+    floors, checks, phases = [], [], []
     for _ in range(args.runs):
-        floors.append(floor(fresh(site, "floor", under)))
+        seconds, phase = floor(fresh(site, "floor", under))
+        floors.append(seconds)
+        phases.append(phase)
         copy = fresh(site, "floor-check", under)
         checks.append(timed(check_cmd(copy, "--site-root", str(copy))).seconds)
     for name in ("floor", "floor-check"):
@@ -84,6 +114,13 @@ def main() -> None:
     ratios = [(ci + fi) / ci for fi, ci in zip(floors, checks, strict=True)]
     print(f"floor I/O: median {f * 1e3:.0f} ms  ({' '.join(f'{x * 1e3:.0f}' for x in floors)})")
     print(f"check:     median {c * 1e3:.0f} ms  ({' '.join(f'{x * 1e3:.0f}' for x in checks)})")
+    for name in phases[0]:
+        each = statistics.median(p[name] for p in phases)
+        print(f"  {name:8s} median {each * 1e3:.1f} ms of the floor")
+    place = (under or WORK) / "unlink"
+    for size in (0, 600):
+        runs = [unlink_cost(place, size) for _ in range(5)]
+        print(f"removing 400 files of {size} bytes: median {statistics.median(runs) * 1e3:.1f} ms")
     print(f"(check + floor) / check: median {statistics.median(ratios):.2f}")
 
 
