@@ -357,7 +357,7 @@ def test_pages_the_scan_workers_settle_and_write_land_like_the_full_path(
 def test_an_interrupted_commit_removes_what_the_workers_wrote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
-    import alttext.pipeline.fix
+    import alttext.pipeline.land
 
     source = tmp_path / "source"
     many_pages(source, 90)
@@ -367,7 +367,7 @@ def test_an_interrupted_commit_removes_what_the_workers_wrote(
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(alttext.pipeline.fix, "commit", interrupted)
+    monkeypatch.setattr(alttext.pipeline.land, "commit", interrupted)
     site = fresh(tmp_path, source, "again")
     with pytest.raises(KeyboardInterrupt):
         config = Config(cache_dir=cache, workers=workers, site_root=site)

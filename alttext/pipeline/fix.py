@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
 import threading
 from collections import Counter, deque
@@ -26,48 +25,34 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 from alttext.config import Config
-from alttext.durable import Staged, commit, discard, stage, sweep_leftovers, sync_directories
+from alttext.durable import discard, sync_directories
 from alttext.errors import AltTextError
-from alttext.images.resolve import (
-    LoadedImage,
-    read_site_file,
+from alttext.pipeline.check import audit_pages, scan_root
+from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
+from alttext.pipeline.land import (
+    Entry,
+    Mode,
+    Rewritten,
+    commit_batch,
+    not_rewritten,
+    ready,
+    rewrite_page,
+    sweep,
+    sweep_on_failure,
 )
-from alttext.pipeline.check import Recalled, audit_pages, scan_root
-from alttext.pipeline.describe import (
-    Described,
-    Describer,
-    DescriberSession,
-    FreeSources,
-    ImageInput,
-)
-from alttext.pipeline.load import ImageLoader, decide
+from alttext.pipeline.load import ImageLoader
 from alttext.pipeline.outcomes import ImageOutcome, Key
-from alttext.pipeline.remember import (
-    Remembered,
-    RunMemo,
-    Ticket,
-    memo_entry,
-    run_memo,
-    with_reads,
-)
-from alttext.recent import Recent
-from alttext.records import compact_pickle
-from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_diff_bytes
-from alttext.rules.checks import is_filename_alt, is_placeholder_alt
+from alttext.pipeline.remember import Ticket, memo_entry, run_memo
+from alttext.pipeline.settle import Prepared, Preparer, Settled, may_need_alt
 from alttext.rules.model import FileError, Finding
-from alttext.scan.encoding import DecodedHTML, decode_html
-from alttext.scan.model import AltState, ImageElement
-from alttext.scan.scanner import PageScan, iter_html_files, scan_text
-from alttext.scan.tokens import StartTag
+from alttext.scan.encoding import decode_html
+from alttext.scan.model import ImageElement
+from alttext.scan.scanner import iter_html_files, scan_text
 from alttext.spool import Spool
 
-if TYPE_CHECKING:
-    from alttext.captioners.metadata import EmbeddedAlt
-
-Mode = Literal["write", "dry-run", "patch"]
+__all__ = ["DEFAULT_JOBS", "FixReport", "Mode", "default_env", "run_fix"]
 
 
 #: Images described at once when ``jobs`` is not set; the backend may allow fewer in flight
@@ -119,245 +104,9 @@ class FixReport:
         return not self.failed and not self.errors
 
 
-def needs_alt(image: ImageElement, replace_bad: bool) -> bool:
-    """Whether ``fix`` should write an alt for this element.
-
-    Never a person's alt (unless it is a file name or placeholder and ``replace_bad``),
-    never ``alt=""`` on an ``img`` (decorative), never hidden, ignored or template content,
-    never an element that already has a name through ARIA or a presentational role.
-    ``<noscript>`` content is filled: it is what users without JavaScript get.
-    """
-    if image.hidden or image.ignored or image.in_template:
-        return False
-    name = image.element
-    if name == "input":
-        if image.attrs.get("type", "").strip().lower() != "image":
-            return False
-    elif name == "area":
-        if "href" not in image.attrs:
-            return False
-    elif name != "img":
-        return False
-    if image.named_by_aria() or image.role in ("none", "presentation"):
-        return False
-    state = image.alt_state
-    if state is AltState.MISSING:
-        return True
-    if state is AltState.EMPTY:
-        return name == "input"  # an image button with alt="" has no name: a defect
-    if not replace_bad:
-        return False
-    alt = image.alt or ""
-    return (
-        state is AltState.WHITESPACE or is_filename_alt(alt, image.src) or is_placeholder_alt(alt)
-    )
-
-
-def _may_need_alt(tag: StartTag, *, replace_bad: bool) -> bool:
-    """The part of :func:`needs_alt` its start tag decides (the scan of a page skips the
-    other elements): only ``img``, ``input`` and ``area`` are filled, an ``img`` or
-    ``area`` only when its alt is missing (or may be bad), an ``area`` only with ``href``."""
-    if tag.name == "img":
-        return replace_bad or "alt" not in tag.attrs
-    if tag.name == "area":
-        return "href" in tag.attrs and (replace_bad or "alt" not in tag.attrs)
-    return tag.name == "input"
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """What a scan worker found out about one image to fill (no image bytes: they stay).
-
-    ``embedded`` is the image's metadata alt, read in the worker when the configuration
-    honours metadata first (``None`` otherwise, or when it has none).
-    """
-
-    outcome: ImageOutcome
-    lang: str | None
-    loaded: LoadedImage | None = None
-    embedded: EmbeddedAlt | None = None
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class _Settled:
-    """A page a scan worker finished itself: every image decided without the backend.
-
-    ``entries`` are the page's outcomes (final) with their description key and the
-    "page src" example a catalog records; ``rewritten`` is the page's new content (or
-    patch), worked out from the bytes the worker scanned.
-    """
-
-    entries: tuple[tuple[ImageOutcome, Key | None, str], ...]
-    rewritten: _Rewritten
-
-
-class _Preparer:
-    """``fix``'s pick (runs in the scan workers): choose, load, hash, read metadata, and
-    settle what the free sources can.
-
-    A page whose images the catalog, metadata or cache all answer comes back settled: its
-    new content worked out here, from the bytes just scanned, so a warm run leaves the
-    main process only the commits. Any other page comes back as one :class:`_Prepared`
-    per image to fill. Picklable: each worker builds its own loader (one read per
-    distinct image per worker) and opens its own cache.
-    """
-
-    def __init__(
-        self,
-        config: Config,
-        roots: tuple[Path, Path],
-        free: FreeSources | None,
-        mode: Mode,
-        memo: RunMemo | None = None,
-    ) -> None:
-        self.config = config
-        self.roots = roots
-        self.free = free
-        self.mode = mode
-        self.memo = memo
-        self._loader: ImageLoader | None = None
-        # Per worker, the most recent few thousand of each (flat memory on any site).
-        self._embedded: Recent[Key, EmbeddedAlt | None] = Recent()
-        self._found: Recent[Key, Described | None] = Recent()
-        # Files a recalled page named, by path: the sha256 found.
-        self._verified: Recent[str, str | None] = Recent()
-
-    def __getstate__(self) -> _PreparerState:
-        return self.config, self.roots, self.free, self.mode, self.memo
-
-    def __setstate__(self, state: _PreparerState) -> None:
-        self.__init__(*state)  # type: ignore[misc]
-
-    def __call__(self, page: PageScan) -> tuple[object, ...]:
-        # The local files each decision reads, while the page is still memorable.
-        read: list[tuple[str, str]] | None = [] if self.memo is not None else None
-        prepared = []
-        for image in page.images:
-            kept = self._prepare(image)
-            if kept is None:
-                continue
-            prepared.append(kept)
-            if read is not None:
-                read = with_reads(kept.outcome.action, self._loaded().last_read, read)
-        if not prepared:
-            # Nothing to fill: remembered too, so the next run need not scan it again.
-            if self.memo is not None and page.data:
-                key = self.memo.key(page.path, page.rel_path, page.data, self.roots)
-                return (Ticket(key, (), page.found),)
-            return ()
-        settled = self._settle(page, prepared)
-        picked: tuple[object, ...] = tuple(prepared) if settled is None else (settled,)
-        if self.memo is not None and read is not None and page.data:
-            key = self.memo.key(page.path, page.rel_path, page.data, self.roots)
-            picked += (Ticket(key, tuple(read), page.found),)
-        return picked
-
-    def recall(self, path: Path, rel_path: str, data: bytes) -> Recalled | None:
-        """The page settled as a run remembered it, if every file it read is unchanged."""
-        if self.memo is None:
-            return None
-        key = self.memo.key(path, rel_path, data, self.roots)
-        value = self.memo.pages.get(key)
-        if value is None:
-            return None
-        try:
-            remembered = Remembered.parse(value)
-            findings = remembered.findings
-            if self.memo.audit and findings is None:
-                return None  # an auditing run needs the findings it would have found
-            if any(self._sha256_of(name) != sha256 for name, sha256 in remembered.read):
-                return None
-            if not remembered.entries:
-                return remembered.found, (), findings or ()
-            # The same bytes as then: the same splices apply (a diff needs the encoding).
-            encoding = decode_html(data).encoding if self.mode != "write" else ""
-            splices = remembered.splices
-            rewritten = _spliced(path, data, splices, encoding, self.mode, self.roots[0])
-        except (AltTextError, KeyError, TypeError, ValueError, UnicodeError):
-            return None  # not what a run stored (another version?): the full way
-        settled = _Settled(remembered.entries, rewritten.staged_now(path))
-        return remembered.found, (settled,), findings or ()
-
-    def _sha256_of(self, rel_file: str) -> str | None:
-        """The sha256 of a file under the site root, read as a first read would (or None)."""
-        if rel_file not in self._verified:
-            try:
-                data = read_site_file(self.roots[1], rel_file, self._loaded().policy.max_bytes)
-                self._verified[rel_file] = hashlib.sha256(data).hexdigest()
-            except AltTextError:
-                self._verified[rel_file] = None
-        return self._verified[rel_file]
-
-    def _loaded(self) -> ImageLoader:
-        if self._loader is None:
-            self._loader = ImageLoader(self.config, self.roots[1])
-        return self._loader
-
-    def _prepare(self, image: ImageElement) -> _Prepared | None:
-        if not needs_alt(image, self.config.replace_bad):
-            return None
-        loader = self._loaded()
-        loader.last_read = ()
-        outcome, loaded = decide(image, loader)
-        if loaded is None:
-            return _Prepared(outcome, image.lang)
-        embedded = None
-        if self.config.metadata_first:
-            key = (loaded.sha256, image.lang)
-            if key not in self._embedded:
-                from alttext.captioners.metadata import read_embedded_alt
-
-                data = loaded.data or loader.reload(image).data
-                self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
-            embedded = self._embedded[key]
-        if loaded.data:  # the bytes stay in the worker
-            loaded = loaded.without_data()
-        return _Prepared(outcome, image.lang, loaded, embedded)
-
-    def _settle(self, page: PageScan, prepared: list[_Prepared]) -> _Settled | None:
-        """Decide every pending image from the free sources, or ``None`` (not all found)."""
-        if self.free is None or page.decoded is None:
-            return None
-        entries: list[tuple[ImageOutcome, Key | None, str]] = []
-        for kept in prepared:
-            outcome, loaded = kept.outcome, kept.loaded
-            if loaded is None:
-                entries.append((outcome, None, ""))
-                continue
-            key = (loaded.sha256, kept.lang)
-            example = f"{page.rel_path} {loaded.origin}"
-            if key not in self._found:
-                image = ImageInput(b"", loaded.mime, loaded.sha256, loaded.public_url, example)
-                self._found[key] = self.free.find(image, language=key[1], embedded=kept.embedded)
-            found = self._found[key]
-            if found is None or found.alt is None:
-                return None  # the main process looks again, and asks the backend
-            outcome.action, outcome.alt, outcome.described = "filled", found.alt, found
-            entries.append((outcome, key, example))
-        pairs: list[_Entry] = [(outcome, key) for outcome, key, _ in entries]
-        root = self.roots[0]
-        rewritten = _rewritten(page.path, page.data, page.decoded, pairs, self.mode, root)
-        return _Settled(tuple(entries), rewritten.staged_now(page.path))
-
-
-_PreparerState = tuple[Config, tuple[Path, Path], "FreeSources | None", "Mode", "RunMemo | None"]
-
-
-def _memo_entry(work: _PageWork, done: _Rewritten) -> tuple[str, dict[str, object]] | None:
+def _memo_entry(work: _PageWork, done: Rewritten) -> tuple[str, dict[str, object]] | None:
     assert work.ticket is not None
     return memo_entry(work.ticket, work.entries, work.examples, done.splices)
-
-
-def _patch_path(path: Path, root: Path) -> str:
-    """Paths in patches are relative to the working directory when possible (git apply)."""
-    for base in (Path.cwd(), root):
-        try:
-            return path.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            continue
-    return path.name
 
 
 def run_fix(
@@ -438,10 +187,10 @@ def _run(
     # the report: pages leave in order, so the report keeps page order in flat memory.
     in_order: deque[_PageWork] = deque()
     # Pages rewritten (new content in memory), waiting to be committed together.
-    to_commit: list[tuple[_PageWork, _Rewritten]] = []
+    to_commit: list[tuple[_PageWork, Rewritten]] = []
     # Batches handed to the committer thread, oldest first, until their outcomes are
     # recorded (in page order).
-    committing: deque[tuple[list[tuple[_PageWork, _Rewritten]], Future[dict[int, str]]]]
+    committing: deque[tuple[list[tuple[_PageWork, Rewritten]], Future[dict[int, str]]]]
     committing = deque()
     patches: list[bytes] = []
     # New page content is worked out on a few writer threads and written by one committer
@@ -469,7 +218,7 @@ def _run(
                 outcome.action, outcome.alt = "filled", described.alt
             else:
                 outcome.action, outcome.error = "failed", described.error or "no caption"
-        work.rewrite = writer.submit(_rewrite_page, work.path, work.entries, mode, root)
+        work.rewrite = writer.submit(rewrite_page, work.path, work.entries, mode, root)
 
     def collect(*, block: bool) -> None:
         # A page waiting for captions holds the ones after it (a cold run); on a warm run
@@ -490,7 +239,8 @@ def _run(
     def commit_pages() -> None:
         if to_commit:
             batch = to_commit.copy()
-            committing.append((batch, committer.submit(_commit_batch, batch, dirs_to_sync)))
+            pages = [(work.path, done) for work, done in batch]
+            committing.append((batch, committer.submit(commit_batch, pages, dirs_to_sync)))
             to_commit.clear()
 
     def record_commits(*, block: bool) -> None:
@@ -502,7 +252,7 @@ def _run(
             remembered = []
             for index, (work, done) in enumerate(batch):
                 if index in refused:
-                    done = _Rewritten(error=_not_rewritten(work.entries, refused[index]))
+                    done = Rewritten(error=not_rewritten(work.entries, refused[index]))
                 report.files_changed += done.changed
                 if done.error is not None:
                     report.errors.append(done.error)
@@ -519,7 +269,7 @@ def _run(
     files = list(iter_html_files(paths, config.exclude))
     # Leftovers of an interrupted run go before anything is written (scan workers write
     # the pages they settle as soon as they have them).
-    report.leftovers_removed = _sweep(files) if mode == "write" else 0
+    report.leftovers_removed = sweep(files) if mode == "write" else 0
     # Pages are scanned and audited (as check does, without caption context) in worker
     # processes, which also load and hash the images to fill, and settle the pages the
     # free sources answer in full (a warm run: all of them); this process commits those,
@@ -528,12 +278,12 @@ def _run(
     memo = run_memo(config, describer, audit=audit)
     # Memo entries of pages with nothing to fill (no write to wait for), put in batches.
     untouched: list[tuple[str, dict[str, object]]] = []
-    pick = _Preparer(config, (root, site_root), describer.free_sources(), mode, memo)
-    keep = functools.partial(_may_need_alt, replace_bad=config.replace_bad)
+    pick = Preparer(config, (root, site_root), describer.free_sources(), mode, memo)
+    keep = functools.partial(may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
     with (
         # Left last, once the scan workers are gone (see the function).
-        _sweep_on_failure(files, enabled=mode == "write"),
+        sweep_on_failure(files, enabled=mode == "write"),
         # Closed explicitly: on an error here the scan workers stop at once.
         contextlib.closing(pages),
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alttext") as pool,
@@ -562,12 +312,12 @@ def _run(
                             memo.pages.put(untouched)
                             untouched.clear()
                     continue
-                if picked and isinstance(settled := picked[0], _Settled):
+                if picked and isinstance(settled := picked[0], Settled):
                     # Queued first: its new content may be written already (by a scan
                     # worker), and an interrupt from here on must find it to remove it.
                     entries = [(outcome, key) for outcome, key, _ in settled.entries]
                     examples = tuple(example for _, _, example in settled.entries)
-                    rewrite = _done(settled.rewritten)
+                    rewrite = ready(settled.rewritten)
                     in_order.append(_PageWork(page.path, entries, rewrite, ticket, examples))
                     for outcome, key, example in settled.entries:
                         if key is None or key in results or key in futures:
@@ -584,7 +334,7 @@ def _run(
                 examples_seen: list[str] = []
                 with_context: dict[int, ImageElement] | None = None
                 for kept in picked:
-                    assert isinstance(kept, _Prepared)
+                    assert isinstance(kept, Prepared)
                     outcome, loaded, lang = kept.outcome, kept.loaded, kept.lang
                     key = (loaded.sha256, lang) if loaded is not None else None
                     entries.append((outcome, key))
@@ -657,30 +407,9 @@ def _run(
                 memo.pages.close()
 
 
-def _sweep(files: list[Path]) -> int:
-    """Remove what interrupted runs left beside these pages; return how many files."""
-    return sum(len(sweep_leftovers(folder)) for folder in sorted({f.parent for f in files}))
-
-
-@contextlib.contextmanager
-def _sweep_on_failure(files: list[Path], *, enabled: bool) -> Iterator[None]:
-    """On an error or Ctrl-C, remove what the (by then finished) scan workers wrote.
-
-    A worker writes each page it settles beside the page at once; pages whose results
-    never reached the committer leave those files, named by a process that has ended.
-    """
-    try:
-        yield
-    except BaseException:
-        if enabled:
-            with contextlib.suppress(OSError):
-                _sweep(files)
-        raise
-
-
 def _unhanded(
-    in_order: Iterable[_PageWork], to_commit: Iterable[tuple[_PageWork, _Rewritten]]
-) -> Iterator[_Rewritten]:
+    in_order: Iterable[_PageWork], to_commit: Iterable[tuple[_PageWork, Rewritten]]
+) -> Iterator[Rewritten]:
     """The rewrites worked out but not handed to the committer."""
     yield from (done for _, done in to_commit)
     for work in in_order:
@@ -698,89 +427,17 @@ _IN_FLIGHT = 256
 _COMMIT_BATCH = 128
 
 
-def _commit_batch(
-    batch: list[tuple[_PageWork, _Rewritten]], dirs_to_sync: set[Path]
-) -> dict[int, str]:
-    """Replace a batch of pages; return why, by index in ``batch``, for those that failed.
-
-    Runs on the committer thread. Pages that waited for captions are written beside
-    themselves only now (a run killed while it waits for captions leaves no temporary
-    files); pages a scan worker settled come already written. The batch is made durable
-    by one barrier, then each page is renamed into place. A run killed meanwhile leaves
-    temporary files beside pages it had not renamed yet; the re-run removes them before
-    it writes anything (see :func:`_sweep`).
-    """
-    staged: dict[int, Staged] = {}
-    refused: dict[int, str] = {}
-    try:
-        for index, (_, done) in enumerate(batch):
-            if done.staged is not None:
-                staged[index] = done.staged
-        for index, (work, done) in enumerate(batch):
-            if done.staged is None and done.content is not None:
-                try:
-                    staged[index] = stage(work.path, done.content)
-                except AltTextError as exc:
-                    refused[index] = str(exc)
-        by_tmp = {item.tmp: index for index, item in staged.items()}
-        for item, why in commit(staged.values(), dirs_to_sync):
-            refused[by_tmp[item.tmp]] = why
-    except BaseException:
-        discard(staged.values())
-        raise
-    return refused
-
-
-@dataclass(frozen=True, slots=True)
-class _Rewritten:
-    """What rewriting one page did: its new content (written at the commit), or its patch."""
-
-    changed: bool = False
-    patch: bytes = b""
-    error: FileError | None = None
-    content: bytes | None = None
-    #: The byte changes behind ``content``/``patch`` (what the page memo replays).
-    splices: tuple[Splice, ...] = ()
-    #: The new content already written beside the page (by a scan worker), to commit.
-    staged: Staged | None = None
-
-    def staged_now(self, path: Path) -> _Rewritten:
-        """This rewrite with its new content written beside ``path`` (not in place yet).
-
-        A page a scan worker settles is staged there, in parallel, so the committer only
-        makes it durable and renames it; if writing fails here the committer tries again
-        and reports why.
-        """
-        if self.content is None:
-            return self
-        try:
-            staged = stage(path, self.content)
-        except AltTextError:
-            return self
-        return _Rewritten(self.changed, self.patch, self.error, None, self.splices, staged)
-
-
-_Entry = tuple["ImageOutcome", "Key | None"]
-
-
 @dataclass(slots=True)
 class _PageWork:
     """A page with images to fill, until its rewrite is collected into the report."""
 
     path: Path
-    entries: list[_Entry]
-    rewrite: Future[_Rewritten] | None = None
+    entries: list[Entry]
+    rewrite: Future[Rewritten] | None = None
     #: What the page memo needs to remember the page (``None``: not memorable).
     ticket: Ticket | None = None
     #: The catalog's "page src" example of each entry (for the memo).
     examples: tuple[str, ...] = ()
-
-
-def _done(rewritten: _Rewritten) -> Future[_Rewritten]:
-    """A rewrite already worked out (by a scan worker), as the writers' futures look."""
-    future: Future[_Rewritten] = Future()
-    future.set_result(rewritten)
-    return future
 
 
 def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
@@ -794,72 +451,6 @@ def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
     except (OSError, AltTextError):
         return {}
     return {i.start: i for i in scan_text(text, path, rel_path, with_context=True)}
-
-
-def _rewrite_page(path: Path, entries: list[_Entry], mode: Mode, root: Path) -> _Rewritten:
-    """Read a page again and work out its new content (see :func:`_rewritten`).
-
-    Runs on a writer thread, for pages whose images were decided after the scan.
-    """
-    if not _edits(entries):
-        return _Rewritten()
-    try:
-        before = path.read_bytes()
-    except OSError as exc:
-        return _Rewritten(
-            error=_not_rewritten(entries, f"cannot read {path}: {exc.strerror or exc}")
-        )
-    try:
-        decoded = decode_html(before)
-    except AltTextError as exc:
-        return _Rewritten(error=_not_rewritten(entries, f"{path}: {exc}"))
-    return _rewritten(path, before, decoded, entries, mode, root)
-
-
-def _edits(entries: Iterable[_Entry]) -> list[Edit]:
-    return [
-        Edit(o.image.start, o.image.end, o.image.snippet, o.alt)
-        for o, _ in entries
-        if o.action in ("filled", "decorative") and o.alt is not None
-    ]
-
-
-def _rewritten(
-    path: Path, before: bytes, decoded: DecodedHTML, entries: list[_Entry], mode: Mode, root: Path
-) -> _Rewritten:
-    """One page's new content (written later, by a commit), or its patch.
-
-    On failure the page's outcomes become failures: they touch only this page's entries.
-    """
-    edits = _edits(entries)
-    if not edits:
-        return _Rewritten()
-    try:
-        splices = plan_splices(before, decoded, edits)
-    except AltTextError as exc:
-        return _Rewritten(error=_not_rewritten(entries, str(exc)))
-    return _spliced(path, before, tuple(splices), decoded.encoding, mode, root)
-
-
-def _spliced(
-    path: Path, before: bytes, splices: tuple[Splice, ...], encoding: str, mode: Mode, root: Path
-) -> _Rewritten:
-    """The page's new content (or patch) from its byte changes."""
-    after = apply_splices(before, splices)
-    if after == before:
-        return _Rewritten(splices=splices)
-    if mode == "write":
-        return _Rewritten(changed=True, content=after, splices=splices)
-    patch = unified_diff_bytes(_patch_path(path, root), before, after, encoding)
-    return _Rewritten(changed=True, patch=patch, splices=splices)
-
-
-def _not_rewritten(entries: list[_Entry], why: str) -> FileError:
-    """Turn a page's written alts into failures: the page stays as it was."""
-    for outcome, _ in entries:
-        if outcome.action in ("filled", "decorative"):
-            outcome.action, outcome.error = "failed", f"page not rewritten: {why}"
-    return FileError(entries[0][0].image.rel_page, f"not rewritten: {why}")
 
 
 def default_env() -> Mapping[str, str]:
