@@ -21,7 +21,8 @@ Scenarios:
   backend requests and the time ratio; on the disk and, where ``/dev/shm`` is writable,
   on tmpfs (the same work without the disk's cost of creating, renaming and flushing
   files); then the tiny site on disk with ``--patch`` (all of ``fix`` but replacing the
-  pages) and the corpus with ``--report`` (SARIF);
+  pages), the corpus with ``--report`` (SARIF), and the corpus decided by a catalog with
+  an empty cache each run (a CI runner that keeps no cache: no page memo either);
 * ``d``: warm ``fix`` throughput (pages/s, MB/s of HTML) and peak RSS on generated SSG-like
   corpora (``make_corpus.py``) of growing size, with an image file for every reference
   (raster files from a pool of 40 per format, SVGs with a ``<title>``);
@@ -471,6 +472,25 @@ def scenario_c(runs: int, corpus_pages: int) -> list[dict[str, Any]]:
     rows.append(
         _warm_vs_check(f"{label}, --report", "disk", site, warm(site, "c"), runs, None, extra)
     )
+    # A CI runner that keeps no cache between builds, with a committed catalog: every
+    # image is decided by the catalog, and there is no page memo to recall pages from.
+    catalog = WORK / "c-catalog.json"
+    catalog.unlink(missing_ok=True)
+    with serving(0.0) as server:  # the cold run that writes the catalog
+        copy = fresh(site, "c-catalog")
+        cold = WORK / "c-catalog-cache"
+        shutil.rmtree(cold, ignore_errors=True)
+        timed(
+            fix_cmd(
+                copy, server, cold, "--sync", "--site-root", str(copy), "--catalog", str(catalog)
+            )
+        )
+    empty = WORK / "c-empty-cache"
+    label = f"{label}, --catalog, empty cache (a CI runner)"
+    with_catalog = ("--catalog", str(catalog))
+    rows.append(
+        _warm_vs_check(label, "disk", site, empty, runs, None, with_catalog, empty_cache=True)
+    )
     return rows
 
 
@@ -482,13 +502,17 @@ def _warm_vs_check(
     runs: int,
     under: Path | None,
     extra: tuple[str, ...] = (),
+    *,
+    empty_cache: bool = False,
 ) -> dict[str, Any]:
     fix_times, check_times, ratios, codes = [], [], [], []
     with serving(0.0) as server:
-        if extra:  # the first run with these options (untimed)
+        if extra and not empty_cache:  # the first run with these options (untimed)
             copy = fresh(site, "c-fix", under)
             timed(fix_cmd(copy, server, cache, "--site-root", str(copy), *extra))
         for run in range(runs):
+            if empty_cache:
+                shutil.rmtree(cache, ignore_errors=True)
             copy = fresh(site, "c-fix", under)
             cmd = fix_cmd(copy, server, cache, "--jobs", "16", "--site-root", str(copy), *extra)
             result = timed(cmd)

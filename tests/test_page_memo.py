@@ -4,9 +4,11 @@ the full path would settle it, and any change to what a decision read takes the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +24,7 @@ from alttext.cli import main
 from alttext.config import Config
 from alttext.pipeline.fix import FixReport, run_fix
 from alttext.rules.model import Finding
-from alttext.store.pages import SUBDIRECTORY, PageMemo
+from alttext.store.pages import DATABASE, SUBDIRECTORY, PageMemo
 
 
 def png(path: Path, text: str | None, size: tuple[int, int] = (64, 48)) -> None:
@@ -238,14 +240,15 @@ def test_a_catalog_edit_is_written_at_once(tmp_path: Path, source: Path) -> None
 
 
 def test_an_unreadable_memo_entry_is_ignored(tmp_path: Path, source: Path) -> None:
-    import diskcache
+    import sqlite3
 
     cache = tmp_path / "cache"
     fix(fresh(tmp_path, source, "first"), cache)
-    with diskcache.Cache(str(cache / SUBDIRECTORY)) as store:
-        keys = list(store.iterkeys())
+    with contextlib.closing(sqlite3.connect(cache / SUBDIRECTORY / DATABASE)) as db, db:
+        keys = [key for (key,) in db.execute("SELECT key FROM pages")]
         for n, key in enumerate(keys):
-            store.set(key, ["not json", "{]", json.dumps({"read": 3}), json.dumps([])][n % 4])
+            bad = ["not json", "{]", json.dumps({"read": 3}), json.dumps([]), None][n % 5]
+            db.execute("UPDATE pages SET value = ? WHERE key = ?", (bad or b"\xff", key))
     site = fresh(tmp_path, source, "again")
     report = fix(site, cache)
     assert report.ok and report.files_changed == 4
@@ -454,9 +457,9 @@ def test_a_damaged_memo_store_costs_a_warning_not_the_run(
     cache = tmp_path / "cache"
     first = fresh(tmp_path, source, "first")
     fix(first, cache)
-    (cache / SUBDIRECTORY / "cache.db").write_bytes(b"this is not a database" * 100)
+    (cache / SUBDIRECTORY / DATABASE).write_bytes(b"this is not a database" * 100)
     for name in os.listdir(cache / SUBDIRECTORY):  # WAL and shared-memory files
-        if name != "cache.db":
+        if name != DATABASE:
             os.unlink(cache / SUBDIRECTORY / name)
     site = fresh(tmp_path, source, "again")
     with caplog.at_level("WARNING", logger="alttext.store.pages"):
@@ -660,3 +663,63 @@ def test_clearing_only_the_pages_keeps_every_caption(
         assert len(scans.pages) == 5  # every page scanned again...
         assert len(server.requests("chat")) == paid  # ...and no caption paid for twice
     assert pages(again) == pages(cold)
+
+
+def test_the_memo_forgets_its_oldest_pages_past_its_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alttext.store import pages as pages_module
+
+    monkeypatch.setattr(pages_module, "SIZE_LIMIT", 64 * 1024)
+    memo = PageMemo(tmp_path)
+    for batch in range(20):
+        memo.put([(f"page:{batch}:{n}", {"blob": "x" * 500, "n": n}) for n in range(20)])
+        time.sleep(0.001)  # each batch stored later than the one before
+    assert 0 < len(memo) < 400
+    assert memo.get("page:19:19") == {"blob": "x" * 500, "n": 19}  # the newest stay
+    assert memo.get("page:0:0") is None  # the oldest went first
+    memo.close()
+
+
+def test_a_forked_worker_opens_its_own_connection(tmp_path: Path) -> None:
+    import multiprocessing
+
+    memo = PageMemo(tmp_path)
+    memo.put([("page:a", {"n": 1})])  # open in this process before the fork
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    # The child gets this very object (a forked Process's arguments are not pickled).
+    child = context.Process(target=_read_in_child, args=(memo, answers))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0 and answers.get(timeout=5) == ({"n": 1}, True)
+    memo.put([("page:b", {"n": 2})])  # this process's connection still works
+    assert memo.get("page:b") == {"n": 2} and memo.get("page:c") == {"n": 3}
+    memo.close()
+
+
+def _read_in_child(memo: PageMemo, answers: Any) -> None:
+    inherited = memo._db
+    found = memo.get("page:a")
+    memo.put([("page:c", {"n": 3})])
+    answers.put((found, memo._db is not inherited))
+    memo.close()
+
+
+def test_a_new_cache_is_not_asked_for_pages_only_told_them(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    real_get = PageMemo.get
+
+    def counting_get(self: PageMemo, key: str) -> dict[str, Any] | None:
+        asked.append(key)
+        return real_get(self, key)
+
+    monkeypatch.setattr(PageMemo, "get", counting_get)
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)  # a CI runner's empty cache
+    assert asked == [] and len(PageMemo(cache)) == 5
+    scans = Scans(monkeypatch)
+    fix(fresh(tmp_path, source, "again"), cache)
+    assert len(asked) == 5 and scans.pages == []

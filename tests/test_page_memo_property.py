@@ -73,7 +73,7 @@ def apply(site: Path, outside: Path, edit: Edit) -> None:
             image.unlink()
     elif what == "symlink":  # the very bytes, from outside the site root
         target = outside / f"i{n % IMAGES}-{variant}.png"
-        if image.exists():
+        if image.exists() and not image.is_symlink():
             shutil.copyfile(image, target)
             image.unlink()
             os.symlink(target, image)

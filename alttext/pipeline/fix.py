@@ -249,7 +249,6 @@ def _run(
         while committing and (block or committing[0][1].done() or len(committing) > 2):
             batch, landed = committing.popleft()
             refused = landed.result()
-            remembered = []
             for index, (work, done) in enumerate(batch):
                 if index in refused:
                     done = Rewritten(error=not_rewritten(work.entries, refused[index]))
@@ -260,11 +259,16 @@ def _run(
                     patches.append(done.patch)
                 for outcome, _ in work.entries:
                     report.record(outcome)
-                remember = memo is not None and done.error is None and work.ticket
-                if remember and (item := _memo_entry(work, done)):
-                    remembered.append(item)
-            if memo is not None:
-                memo.pages.put(remembered)
+                if done.error is None and work.ticket and (item := _memo_entry(work, done)):
+                    remember(item)
+
+    def remember(item: tuple[str, dict[str, object]]) -> None:
+        # Put in large batches: each transaction has a fixed cost, and an entry lost to
+        # an interruption only costs the next run a scan of its page.
+        to_remember.append(item)
+        if memo is not None and len(to_remember) >= _MEMO_BATCH:
+            memo.pages.put(to_remember)
+            to_remember.clear()
 
     files = list(iter_html_files(paths, config.exclude))
     # Leftovers of an interrupted run go before anything is written (scan workers write
@@ -276,8 +280,9 @@ def _run(
     # and looks up, captions and rewrites the rest. Context is built only for pages with
     # an image that goes to the backend.
     memo = run_memo(config, describer, audit=audit)
-    # Memo entries of pages with nothing to fill (no write to wait for), put in batches.
-    untouched: list[tuple[str, dict[str, object]]] = []
+    # Memo entries waiting to be stored: of pages that landed, and of pages with nothing
+    # to fill (no write to wait for).
+    to_remember: list[tuple[str, dict[str, object]]] = []
     pick = Preparer(config, (root, site_root), describer.free_sources(), mode, memo)
     keep = functools.partial(may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
@@ -305,12 +310,8 @@ def _run(
                     if audit:
                         ticket = ticket.audited(page.findings, page.audit_reads)
                 if not picked:
-                    if memo is not None and ticket is not None:
-                        if item := memo_entry(ticket, (), (), ()):
-                            untouched.append(item)
-                        if len(untouched) >= _COMMIT_BATCH:
-                            memo.pages.put(untouched)
-                            untouched.clear()
+                    if ticket is not None and (item := memo_entry(ticket, (), (), ())):
+                        remember(item)
                     continue
                 if picked and isinstance(settled := picked[0], Settled):
                     # Queued first: its new content may be written already (by a scan
@@ -385,7 +386,7 @@ def _run(
                 finish(work)
             collect(block=True)
             if memo is not None:
-                memo.pages.put(untouched)
+                memo.pages.put(to_remember)
             report.patch = b"".join(patches)
         except BaseException:
             for future in futures.values():
@@ -425,6 +426,8 @@ _WRITERS = 4
 _IN_FLIGHT = 256
 #: Pages made durable by one barrier, then renamed into place.
 _COMMIT_BATCH = 128
+#: Pages remembered by one transaction of the page memo.
+_MEMO_BATCH = 512
 
 
 @dataclass(slots=True)

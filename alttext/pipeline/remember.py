@@ -64,12 +64,19 @@ NOT_DECISIONS = frozenset(
 
 class RunMemo:
     """The page memo as one run uses it: the store, the run's fingerprint, and whether
-    the run audits (its entries then hold each page's findings too). Picklable."""
+    the run audits (its entries then hold each page's findings too). Picklable.
 
-    def __init__(self, pages: PageMemo, fingerprint: str, *, audit: bool = False) -> None:
+    ``recalls`` is whether the store held anything when the run began: without it (a
+    new cache, say a CI runner that keeps none) no page is looked up, only remembered.
+    """
+
+    def __init__(
+        self, pages: PageMemo, fingerprint: str, *, audit: bool = False, recalls: bool = True
+    ) -> None:
         self.pages = pages
         self.fingerprint = fingerprint
         self.audit = audit
+        self.recalls = recalls
 
     def key(self, path: Path, rel_path: str, data: bytes, roots: tuple[Path, Path]) -> str:
         """The memo key of a page: its bytes, where it is (``rel_path`` under the scan
@@ -101,7 +108,8 @@ def run_memo(config: Config, describer: Describer, *, audit: bool = False) -> Ru
     )
     if audit:
         settings["audit"] = {"require_reviewed": config.require_reviewed}
-    return RunMemo(PageMemo(describer.cache.directory), fingerprint(settings), audit=audit)
+    pages = PageMemo(describer.cache.directory)
+    return RunMemo(pages, fingerprint(settings), audit=audit, recalls=pages.exists())
 
 
 def _plain(value: object) -> object:

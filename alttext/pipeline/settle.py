@@ -138,6 +138,9 @@ class Preparer:
         self._found: Recent[Key, Described | None] = Recent()
         # Files a recalled page named, by path: the sha256 found.
         self._verified: Recent[str, str | None] = Recent()
+        # The memo key of the page recall was last asked about (the scan that follows a
+        # miss needs it again).
+        self._last_key: tuple[Path, bytes, str] | None = None
 
     def __getstate__(self) -> _PreparerState:
         return self.config, self.roots, self.free, self.mode, self.memo
@@ -159,22 +162,31 @@ class Preparer:
         if not prepared:
             # Nothing to fill: remembered too, so the next run need not scan it again.
             if self.memo is not None and page.data:
-                key = self.memo.key(page.path, page.rel_path, page.data, self.roots)
-                return (Ticket(key, (), page.found),)
+                return (Ticket(self._key(page.path, page.rel_path, page.data), (), page.found),)
             return ()
         settled = self._settle(page, prepared)
         picked: tuple[object, ...] = tuple(prepared) if settled is None else (settled,)
         if self.memo is not None and read is not None and page.data:
-            key = self.memo.key(page.path, page.rel_path, page.data, self.roots)
+            key = self._key(page.path, page.rel_path, page.data)
             picked += (Ticket(key, tuple(read), page.found),)
         return picked
 
+    def _key(self, path: Path, rel_path: str, data: bytes) -> str:
+        """The page's memo key (a page missed by :meth:`recall` is hashed only once)."""
+        assert self.memo is not None
+        last = self._last_key
+        if last is not None and last[0] == path and last[1] is data:  # the very bytes
+            return last[2]
+        key = self.memo.key(path, rel_path, data, self.roots)
+        self._last_key = (path, data, key)
+        return key
+
     def recall(self, path: Path, rel_path: str, data: bytes) -> Recalled | None:
         """The page settled as a run remembered it, if every file it read is unchanged."""
-        if self.memo is None:
+        self._last_key = None
+        if self.memo is None or not self.memo.recalls:
             return None
-        key = self.memo.key(path, rel_path, data, self.roots)
-        value = self.memo.pages.get(key)
+        value = self.memo.pages.get(self._key(path, rel_path, data))
         if value is None:
             return None
         try:
