@@ -236,6 +236,8 @@ class PageMemo:
 
     def count(self) -> int | None:
         """How many pages are remembered, or ``None`` when the store cannot be read."""
+        if not self.exists():
+            return 0  # not created by asking
         try:
             return len(self)
         except _store_errors():
@@ -243,6 +245,8 @@ class PageMemo:
 
     def clear(self) -> int:
         """Forget every page; return how many there were (a damaged store is removed)."""
+        if not self.exists():
+            return 0
         try:
             db = self._open()
             count = len(self)
