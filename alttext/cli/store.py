@@ -41,8 +41,11 @@ def cache_stats(cache_dir: Path | None) -> None:
     if pages is None:
         click.echo("pages:     unreadable (damaged); `alttext cache clear` removes them")
     else:
-        click.echo(f"pages:     {pages} remembered (fix skips scanning them when unchanged)")
-    click.echo(f"size:      {stats.size_bytes / 1024:.1f} KiB")
+        click.echo(
+            f"pages:     {pages} remembered, {memo.size_bytes() / 1024:.1f} KiB"
+            " (fix skips scanning them when unchanged)"
+        )
+    click.echo(f"size:      {stats.size_bytes / 1024:.1f} KiB of captions")
 
 
 @cache.command("clear")

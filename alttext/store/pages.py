@@ -23,6 +23,7 @@ all remembered need not import diskcache at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -165,6 +166,14 @@ class PageMemo:
                 raise
             self._db, self._pid = db, os.getpid()
         return self._db
+
+    def size_bytes(self) -> int:
+        """The store's size on disk (its database and write-ahead log)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += (self.directory / (DATABASE + suffix)).stat().st_size
+        return total
 
     def exists(self) -> bool:
         """Whether the store has been created (it may still be empty)."""
