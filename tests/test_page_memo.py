@@ -732,3 +732,17 @@ def test_asking_about_the_memo_does_not_create_it(tmp_path: Path) -> None:
     cleared = runner.invoke(main, ["cache", "clear", "--pages", "--cache-dir", str(tmp_path / "c")])
     assert cleared.exit_code == 0 and "removed 0 remembered page(s)" in cleared.output
     assert not PageMemo(tmp_path / "c").exists()
+
+
+def test_an_earlier_versions_memo_files_are_removed_when_the_store_opens(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / SUBDIRECTORY
+    old.mkdir()
+    for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+        (old / name).write_bytes(b"an earlier version's diskcache")
+    memo = PageMemo(tmp_path)
+    memo.put([("page:x", {"n": 1})])
+    assert sorted(p.name for p in old.iterdir() if p.name.startswith("cache.db")) == []
+    assert memo.get("page:x") == {"n": 1}
+    memo.close()
