@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 import shutil
@@ -400,3 +401,56 @@ def test_a_backend_that_refuses_every_connection_fails_the_rest_at_once(
     # Retries (four waits per request) only for the three that decided it and the others
     # in flight then (--jobs 4), not for all 18 images (72 waits).
     assert len(clock.sleeps) <= 4 * (3 + 4)
+
+
+def test_estimate_counts_what_a_run_would_pay_for_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers.wavespeed import API_KEY, WaveSpeedServer
+
+    from alttext.store.pages import PageMemo
+
+    site = tmp_path / "site"
+    described_png(site / "img" / "meta.png", "A red bicycle by a wall", "red")
+    for n in range(3):
+        described_png(site / "img" / f"photo{n}.png", None, ["teal", "olive", "gray"][n])
+    Image.new("RGB", (1, 1), "white").save(site / "img" / "dot.png")
+    # photo0 and photo1 on several pages; photo2 answered by the catalog; one refused image.
+    write(site / "a.html", '<img src="img/meta.png"><img src="img/photo0.png">')
+    write(site / "b.html", '<img src="img/photo0.png"><img src="img/photo1.png">')
+    write(site / "c.html", '<img src="img/photo1.png"><img src="img/dot.png">')
+    write(site / "d.html", '<img src="img/photo2.png"><img src="../outside.png">')
+    catalog = tmp_path / "alttext.json"
+    with WaveSpeedServer() as server:
+        monkeypatch.setenv("WAVESPEED_API_KEY", API_KEY)
+        base = ["fix", str(site), "--site-root", str(site), "--backend", "wavespeed"]
+        base += ["--api-base", server.url, "--rate", "0", "--cache-dir", str(tmp_path / "c")]
+        base += ["--catalog", str(catalog), "-q", "--workers", "1"]
+        # The catalog knows photo2 (a person reviewed it).
+        photo2 = hashlib.sha256((site / "img" / "photo2.png").read_bytes()).hexdigest()
+        entry = {"alt": "Our office", "source": "human", "reviewed": True, "examples": []}
+        catalog.write_text(json.dumps({photo2: entry}))
+        catalog_before = catalog.read_bytes()
+        before = {p.name: p.read_bytes() for p in site.glob("*.html")}
+
+        code, out, err = run(*base, "--estimate")
+        assert code == 1 and "outside.png" in err  # refused now, refused in a run too
+        assert server.requests() == []  # asked nothing
+        assert {p.name: p.read_bytes() for p in site.glob("*.html")} == before
+        assert [p for p in site.rglob("*") if p.name.endswith(".alttext-tmp")] == []
+        assert catalog.read_bytes() == catalog_before
+        assert PageMemo(tmp_path / "c").count() == 0
+        assert "(catalog 1, metadata 1, cache 0, decorative 1)" in out
+        assert "4 images need the wavespeed backend: 2 distinct images to caption" in out
+        assert "1 would fail" in out and "3 would change" in out
+
+        code, out, err = run(*base)  # the real run pays for exactly what was estimated
+        assert code == 1 and len(server.requests("submit")) == 2
+        code, out, err = run(*base, "--estimate")  # and next time, nothing
+        assert "0 images need the wavespeed backend: 0 distinct images" in out
+        assert len(server.requests("submit")) == 2
+
+
+def test_estimate_is_given_alone(site: Path) -> None:
+    code, out, err = run("fix", str(site), "--estimate", "--dry-run")
+    assert code == 2 and "--estimate" in (out + err)

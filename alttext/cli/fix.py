@@ -39,6 +39,12 @@ from alttext.cli.options import (
 )
 @click.option("--dry-run", is_flag=True, help="Change nothing; print a unified diff.")
 @click.option(
+    "--estimate",
+    is_flag=True,
+    help="Change nothing and ask no backend: count what a run would answer from the "
+    "catalog, metadata and cache, and the captions it would pay for.",
+)
+@click.option(
     "--patch",
     "patch_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -90,6 +96,7 @@ def fix(
     base_url: str | None,
     replace_bad: bool | None,
     dry_run: bool,
+    estimate: bool,
     patch_file: Path | None,
     report_file: Path | None,
     report_format: str,
@@ -115,8 +122,9 @@ def fix(
 
     \b
     Examples:
-      alttext fix site/                               offline: image metadata and OCR
-      alttext fix site/ --dry-run                     show the diff, change nothing
+      alttext fix site/                                 offline: metadata and OCR
+      alttext fix site/ --dry-run                       show the diff, change nothing
+      alttext fix site/ --backend wavespeed --estimate  what a run would pay for
       alttext fix site/ --backend wavespeed --catalog alttext.json
       alttext fix site/ --backend openai --model llava --api-base http://localhost:11434
     """
@@ -127,6 +135,8 @@ def fix(
 
     if dry_run and patch_file:
         raise UsageFailure("--dry-run and --patch are alternatives; give one")
+    if estimate and (dry_run or patch_file or report_file):
+        raise UsageFailure("--estimate changes nothing and reports nothing: give it alone")
     config = build_config(
         config_file,
         site_root=site_root,
@@ -147,7 +157,7 @@ def fix(
     def set_total(total: int) -> None:
         progress.total = total
 
-    mode = "dry-run" if dry_run else "patch" if patch_file else "write"
+    mode = "estimate" if estimate else "dry-run" if dry_run else "patch" if patch_file else "write"
     with library_errors():
         try:
             report = run_fix(
@@ -186,6 +196,11 @@ def fix(
             err=True,
         )
     counts = report.counts
+    if estimate:
+        _echo_estimate(report, config.backend)
+        if not report.ok:
+            sys.exit(1)
+        return
     verb = "would change" if mode != "write" else "changed"
     files = f"{report.files} files scanned"
     if report.pages_remembered:
@@ -201,6 +216,21 @@ def fix(
     )
     if not report.ok:
         sys.exit(1)
+
+
+def _echo_estimate(report: Any, backend: str) -> None:
+    """What ``--estimate`` found: answered now, for the backend, failing (images per use,
+    sources per distinct image)."""
+    counts, actions = report.counts, report.actions
+    click.echo(
+        f"{report.files} files scanned, {report.files_changed} would change; "
+        f"{report.alts_written} alts answered now "
+        f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
+        f"cache {counts.get('cache', 0)}, decorative {actions['decorative']}); "
+        f"{actions['pending']} images need the {backend} backend: "
+        f"{report.would_ask} distinct images to caption; {len(report.failed)} would fail. "
+        "Nothing was changed and no backend was asked."
+    )
 
 
 def _write_fix_report(report: Any, path: Path, fmt: str) -> None:

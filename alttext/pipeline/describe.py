@@ -339,10 +339,10 @@ class DescriberSession:
         self.catalog = Catalog.load(config.catalog) if config.catalog is not None else None
         self.describer = Describer(config, self.captioner, self.cache, self.catalog)
 
-    def close(self) -> None:
+    def close(self, *, save_catalog: bool = True) -> None:
         """Save the catalog, close the cache and the backend (also after errors)."""
         try:
-            if self.catalog is not None:
+            if self.catalog is not None and save_catalog:
                 self.catalog.save()
         finally:
             if self.cache is not None:

@@ -83,6 +83,9 @@ class FixReport:
     leftovers_removed: int = 0
     #: Pages settled from the page memo (unchanged since a run remembered them).
     pages_remembered: int = 0
+    #: ``estimate``: the distinct images (by hash and language) the backend would be asked
+    #: for; their outcomes stay ``pending``.
+    would_ask: int = 0
     patch: bytes = b""
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -127,7 +130,9 @@ def run_fix(
         config: settings (backend, cache, catalog, limits...).
         env: environment for backend credentials (``WAVESPEED_API_KEY``...).
         mode: ``write`` replaces files atomically; ``dry-run`` and ``patch`` only fill
-            :attr:`FixReport.patch`.
+            :attr:`FixReport.patch`; ``estimate`` changes nothing, asks no backend and
+            counts what a run would ask it (:attr:`FixReport.would_ask`); the catalog
+            is not saved and no page is remembered.
         on_total: told the number of distinct images to describe, once known.
         on_described: called after each description, for progress display.
         describer: an already-open describer (tests, plugins); by default one is opened
@@ -160,7 +165,7 @@ def run_fix(
     finally:
         report.counts = dict(describer.counts)
         if session is not None:
-            session.close()
+            session.close(save_catalog=mode != "estimate")
     return report
 
 
@@ -213,6 +218,8 @@ def _run(
             if key is None:
                 continue
             described = results[key] if key in results else futures[key].result()
+            if described is _NOT_ASKED:
+                continue  # --estimate: it stays pending
             outcome.described = described
             if described.alt is not None:
                 outcome.action, outcome.alt = "filled", described.alt
@@ -263,6 +270,8 @@ def _run(
                     remember(item)
 
     def remember(item: tuple[str, dict[str, object]]) -> None:
+        if mode == "estimate":
+            return  # a run that writes nothing remembers nothing
         # Put in large batches: each transaction has a fixed cost, and an entry lost to
         # an interruption only costs the next run a scan of its page.
         to_remember.append(item)
@@ -355,6 +364,10 @@ def _run(
                         if on_described is not None:
                             on_described()
                         continue
+                    if mode == "estimate":
+                        results[key] = _NOT_ASKED
+                        report.would_ask += 1
+                        continue
                     # To the backend: read the page again for the element with its caption
                     # context, and the image's bytes (the workers sent neither).
                     if with_context is None:
@@ -428,6 +441,8 @@ _IN_FLIGHT = 256
 _COMMIT_BATCH = 128
 #: Pages remembered by one transaction of the page memo.
 _MEMO_BATCH = 512
+#: ``estimate``: what an image the backend would be asked for is described as meanwhile.
+_NOT_ASKED = Described(alt=None, origin=None, error=None)
 
 
 @dataclass(slots=True)

@@ -23,8 +23,9 @@ from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_d
 from alttext.rules.model import FileError
 from alttext.scan.encoding import DecodedHTML, decode_html
 
-#: ``write`` replaces pages atomically; ``dry-run`` and ``patch`` only make a diff.
-Mode = Literal["write", "dry-run", "patch"]
+#: ``write`` replaces pages atomically; ``dry-run`` and ``patch`` only make a diff;
+#: ``estimate`` only says which pages would change (and asks no backend).
+Mode = Literal["write", "dry-run", "patch", "estimate"]
 
 
 def patch_path(path: Path, root: Path) -> str:
@@ -182,6 +183,8 @@ def spliced(
         return Rewritten(splices=splices)
     if mode == "write":
         return Rewritten(changed=True, content=after, splices=splices)
+    if mode == "estimate":
+        return Rewritten(changed=True, splices=splices)
     patch = unified_diff_bytes(patch_path(path, root), before, after, encoding)
     return Rewritten(changed=True, patch=patch, splices=splices)
 

@@ -199,7 +199,8 @@ class Preparer:
             if not remembered.entries:
                 return remembered.found, (), findings or ()
             # The same bytes as then: the same splices apply (a diff needs the encoding).
-            encoding = decode_html(data).encoding if self.mode != "write" else ""
+            diff = self.mode in ("dry-run", "patch")
+            encoding = decode_html(data).encoding if diff else ""
             splices = remembered.splices
             rewritten = spliced(path, data, splices, encoding, self.mode, self.roots[0])
         except (AltTextError, KeyError, TypeError, ValueError, UnicodeError):
