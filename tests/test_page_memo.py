@@ -746,3 +746,33 @@ def test_an_earlier_versions_memo_files_are_removed_when_the_store_opens(
     assert sorted(p.name for p in old.iterdir() if p.name.startswith("cache.db")) == []
     assert memo.get("page:x") == {"n": 1}
     memo.close()
+
+
+def test_a_catalog_edit_rescans_only_the_pages_of_its_image(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, catalog = tmp_path / "cache", tmp_path / "alttext.json"
+    fix(fresh(tmp_path, source, "first"), cache, catalog=catalog)  # metadata: recorded
+    fix(fresh(tmp_path, source, "second"), cache, catalog=catalog)  # now the catalog's
+    scans = Scans(monkeypatch)
+    fix(fresh(tmp_path, source, "third"), cache, catalog=catalog)
+    assert scans.pages == []  # examples grew, no decision changed: all remembered
+    entries = json.loads(catalog.read_text())
+    cat = next(h for h, e in entries.items() if e["alt"] == "A cat asleep on a red sofa")
+    entries[cat].update(alt="Mittens, our cat", reviewed=True)
+    catalog.write_text(json.dumps(entries))
+    site = fresh(tmp_path, source, "edited")
+    report = fix(site, cache, catalog=catalog)
+    assert sorted(scans.pages) == ["a.html", "index.html"]  # the two pages showing it
+    assert b'alt="Mittens, our cat"' in (site / "index.html").read_bytes()
+    assert [o.described.reviewed for o in report.outcomes if o.alt == "Mittens, our cat"] == [
+        True,
+        True,
+    ]
+    del entries[cat]  # and removed: decided by its metadata again
+    catalog.write_text(json.dumps(entries))
+    scans.pages.clear()
+    site = fresh(tmp_path, source, "removed")
+    fix(site, cache, catalog=catalog)
+    assert sorted(scans.pages) == ["a.html", "index.html"]
+    assert b'alt="A cat asleep on a red sofa"' in (site / "index.html").read_bytes()

@@ -1,9 +1,12 @@
 """The page memo never changes an answer: whatever changes between two runs (images
-rewritten, resized, removed or replaced by symlinks; pages edited; a setting), the run
-that uses the memo writes the same bytes, outcomes and findings as one without it."""
+rewritten, resized, removed or replaced by symlinks; pages edited; catalog entries
+edited, reviewed or removed; a setting), the run that uses the memo writes the same
+bytes, outcomes and findings as one without it."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -27,7 +30,7 @@ PAGES = 5
 # One edit between the two runs: (what, which image or page, a variant).
 Edit = tuple[str, int, int]
 EDITS = st.tuples(
-    st.sampled_from(["recaption", "resize", "remove", "symlink", "page", "alt-empty"]),
+    st.sampled_from(["recaption", "resize", "remove", "symlink", "page", "alt-empty", "catalog"]),
     st.integers(0, PAGES - 1),
     st.integers(0, 3),
 )
@@ -61,10 +64,20 @@ def make_site(root: Path) -> None:
         write(root / f"p{p}.html", page_text(p))
 
 
-def apply(site: Path, outside: Path, edit: Edit) -> None:
+def apply(site: Path, outside: Path, catalog: Path, edit: Edit) -> None:
     what, n, variant = edit
     image = site / "img" / f"i{n % IMAGES}.png"
-    if what == "recaption":
+    if what == "catalog":  # a person edits, reviews or removes an entry
+        entries = json.loads(catalog.read_text())
+        if image.is_file() and not image.is_symlink():
+            sha256 = hashlib.sha256(image.read_bytes()).hexdigest()
+            if variant == 3:
+                entries.pop(sha256, None)
+            else:
+                alt = f"Figure {n} as a person put it, take {variant}"
+                entries[sha256] = {"alt": alt, "source": "human", "reviewed": variant == 2}
+            catalog.write_text(json.dumps(entries))
+    elif what == "recaption":
         png(image, f"Figure {n} redrawn, version {variant}")
     elif what == "resize":  # to a spacer, or back to a figure
         png(image, f"Figure {n % IMAGES}: a chart of rainfall", (1, 1) if variant % 2 else (48, 32))
@@ -85,7 +98,7 @@ def apply(site: Path, outside: Path, edit: Edit) -> None:
 
 def outcome(report: FixReport) -> tuple[Any, ...]:
     return (
-        [(o.image, o.action, o.alt, o.content_hash, o.error) for o in report.outcomes],
+        [(o.image, o.action, o.alt, o.content_hash, o.error, o.described) for o in report.outcomes],
         list(report.findings),
         [(e.file, e.message) for e in report.errors],
         (report.files, report.images, report.files_changed, report.ok),
@@ -105,7 +118,7 @@ def workspace() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     edits=st.lists(EDITS, max_size=4),
     audit=st.booleans(),
@@ -116,22 +129,28 @@ def test_a_run_with_the_memo_equals_a_run_without_it(
 ) -> None:
     with workspace() as tmp:
         source, outside, cache = tmp / "source", tmp / "outside", tmp / "cache"
+        catalog, edited_catalog = tmp / "alttext.json", tmp / "edited.json"
         make_site(source)
         outside.mkdir()
 
         def run(name: str, length: int, *, edited: bool, memo: bool) -> tuple[Any, ...]:
             site = tmp / name
             shutil.copytree(source, site, symlinks=True)
-            if edited:
+            if edited:  # the same edits, to the site and to the catalog, for both runs
+                shutil.copyfile(edited_catalog, catalog)
                 for edit in edits:
-                    apply(site, outside, edit)
+                    apply(site, outside, catalog, edit)
             if not memo:
                 shutil.rmtree(cache / SUBDIRECTORY, ignore_errors=True)
-            config = Config(cache_dir=cache, workers=1, site_root=site, max_length=length)
+            config = Config(
+                cache_dir=cache, workers=1, site_root=site, max_length=length, catalog=catalog
+            )
             report = run_fix([site], config, env={}, audit=audit)
             return outcome(report), pages(site)
 
-        run("first", 125, edited=False, memo=True)  # remembers every page it can
+        run("first", 125, edited=False, memo=True)  # fills the catalog (metadata)
+        run("second", 125, edited=False, memo=True)  # remembers every page it can
+        shutil.copyfile(catalog, edited_catalog)
         with_memo = run("with-memo", max_length, edited=True, memo=True)
         without = run("without", max_length, edited=True, memo=False)
         assert with_memo == without

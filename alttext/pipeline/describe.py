@@ -140,6 +140,19 @@ class FreeSources:
             max_length=self.config.max_length,
         )
 
+    def catalog_answer(self, content_hash: str) -> Described | None:
+        """The catalog's decision for an image (it wins over every other source)."""
+        entry = self.catalog.get(content_hash) if self.catalog is not None else None
+        if entry is None:
+            return None
+        return Described(
+            alt=entry.alt,
+            origin="catalog",
+            caption=entry.alt,
+            backend=entry.source,
+            reviewed=entry.reviewed,
+        )
+
     def find(
         self,
         image: ImageInput,
@@ -148,16 +161,9 @@ class FreeSources:
         embedded: EmbeddedAlt | Literal["read"] | None = "read",
     ) -> Described | None:
         """The first free answer (see :meth:`Describer.lookup`), or ``None``."""
-        if self.catalog is not None:
-            entry = self.catalog.get(image.sha256)
-            if entry is not None:
-                return Described(
-                    alt=entry.alt,
-                    origin="catalog",
-                    caption=entry.alt,
-                    backend=entry.source,
-                    reviewed=entry.reviewed,
-                )
+        decided = self.catalog_answer(image.sha256)
+        if decided is not None:
+            return decided
         if self.config.metadata_first:
             if embedded == "read":
                 from alttext.captioners.metadata import read_embedded_alt
@@ -206,9 +212,15 @@ class Describer:
     counts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def free_sources(self) -> FreeSources:
-        """This describer's free sources, for look-ups elsewhere (``fix``'s workers)."""
-        return FreeSources(self.config, self.captioner.name, self.catalog, self.cache)
+    def free_sources(self, *, as_of_now: bool = False) -> FreeSources:
+        """This describer's free sources, for look-ups elsewhere (``fix``'s workers).
+
+        ``as_of_now``: with the catalog as it is now. A run records new answers in its
+        catalog as it goes; its scan workers (each with a copy taken when they start)
+        must keep seeing the catalog the run began with, in this process too.
+        """
+        catalog = self.catalog.snapshot() if as_of_now and self.catalog else self.catalog
+        return FreeSources(self.config, self.captioner.name, catalog, self.cache)
 
     def _count(self, what: str) -> None:
         with self._lock:

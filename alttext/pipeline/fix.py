@@ -292,7 +292,8 @@ def _run(
     # Memo entries waiting to be stored: of pages that landed, and of pages with nothing
     # to fill (no write to wait for).
     to_remember: list[tuple[str, dict[str, object]]] = []
-    pick = Preparer(config, (root, site_root), describer.free_sources(), mode, memo)
+    free = describer.free_sources(as_of_now=True)
+    pick = Preparer(config, (root, site_root), free, mode, memo)
     keep = functools.partial(may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)
     with (

@@ -9,7 +9,7 @@ on it got an alt, and that entry read back. ``fix`` decides *when*; this module 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ from alttext.scan.scanner import page_rel_path
 from alttext.store.pages import PageMemo, fingerprint, page_key
 
 if TYPE_CHECKING:
-    from alttext.pipeline.describe import Describer
+    from alttext.pipeline.describe import Described, Describer
 
 #: One source an image's load read: its kind, its path under the site root (local
 #: files) and the sha256 of its bytes.
@@ -101,11 +101,13 @@ def run_memo(config: Config, describer: Describer, *, audit: bool = False) -> Ru
         if f.name not in NOT_DECISIONS
     }
     settings["captioner"] = describer.captioner.name
-    # A catalog entry wins over everything: any edit to it is a new fingerprint.
+    # A catalog entry wins over everything. A recalled page checks the entries of its own
+    # images (see consistent_with_catalog); an audit's --require-reviewed findings read
+    # any entry, so there every edit is a new fingerprint.
     catalog = describer.catalog
-    settings["catalog"] = (
-        hashlib.sha256(catalog.to_text().encode()).hexdigest() if catalog is not None else None
-    )
+    settings["catalog"] = catalog is not None
+    if audit and catalog is not None:
+        settings["catalog"] = hashlib.sha256(catalog.to_text().encode()).hexdigest()
     if audit:
         settings["audit"] = {"require_reviewed": config.require_reviewed}
     pages = PageMemo(describer.cache.directory)
@@ -143,6 +145,25 @@ class Ticket:
             return None
         merged = tuple(dict.fromkeys(self.read + reads))
         return Ticket(self.key, merged, self.found, findings)
+
+
+def consistent_with_catalog(
+    entries: Sequence[tuple[ImageOutcome, Key | None, str]],
+    answer: Callable[[str], Described | None],
+) -> bool:
+    """Whether remembered outcomes are what the catalog decides now (``answer``: its
+    decision for an image hash): an image it decides must have been decided by that very
+    entry, and an image it does not decide must not have been decided by it."""
+    for outcome, key, _ in entries:
+        if key is None:
+            continue  # a spacer or a failure: decided before any look-up
+        now, then = answer(key[0]), outcome.described
+        if now is None:
+            if then is not None and then.origin == "catalog":
+                return False  # the entry is gone (or its image changed)
+        elif then != now:
+            return False  # a new or edited entry
+    return True
 
 
 def with_reads(

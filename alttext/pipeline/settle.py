@@ -21,7 +21,13 @@ from alttext.pipeline.describe import Described, FreeSources, ImageInput
 from alttext.pipeline.land import Entry, Mode, Rewritten, page_rewrite, spliced
 from alttext.pipeline.load import ImageLoader, decide
 from alttext.pipeline.outcomes import ImageOutcome, Key
-from alttext.pipeline.remember import Remembered, RunMemo, Ticket, with_reads
+from alttext.pipeline.remember import (
+    Remembered,
+    RunMemo,
+    Ticket,
+    consistent_with_catalog,
+    with_reads,
+)
 from alttext.recent import Recent
 from alttext.records import compact_pickle
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt
@@ -195,6 +201,9 @@ class Preparer:
             if self.memo.audit and findings is None:
                 return None  # an auditing run needs the findings it would have found
             if any(self._sha256_of(name) != sha256 for name, sha256 in remembered.read):
+                return None
+            answer = self.free.catalog_answer if self.free is not None else lambda _: None
+            if not consistent_with_catalog(remembered.entries, answer):
                 return None
             if not remembered.entries:
                 return remembered.found, (), findings or ()

@@ -75,6 +75,10 @@ class Catalog:
             entries[key] = _parse_entry(path, key, value)
         return cls(path, entries)
 
+    def snapshot(self) -> Catalog:
+        """A copy of the decisions as they are now (later additions do not show in it)."""
+        return Catalog(None, dict(self.entries))
+
     def get(self, content_hash: str) -> CatalogEntry | None:
         """The decision for an image, if any."""
         return self.entries.get(content_hash)

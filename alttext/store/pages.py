@@ -6,14 +6,16 @@ edits as last time. This memo keeps, per page, what that work concluded, keyed b
 *content* (never by file times or inodes, which a fresh checkout or copy changes):
 
 - the page's bytes, its path under the scan root and under the site root, and the run's
-  *fingerprint* (every setting that can change a decision, the catalog's content, and the
-  code's own digest), hashed together;
+  *fingerprint* (every setting that can change a decision, whether a catalog is used,
+  and the code's own digest), hashed together;
 - the value: every local file the decision read, with its sha256, and the outcomes.
 
 A later run that finds a page with the same key re-reads those files (through the same
-site-root checks as a first read) and reuses the outcomes only when every hash matches;
-anything else — a changed or missing image, a symlink, a different setting — takes the
-full path. Pages with remote images, or with any image that could not be filled, are not
+site-root checks as a first read) and reuses the outcomes only when every hash matches
+and the catalog still decides each image as it did (see
+:func:`alttext.pipeline.remember.consistent_with_catalog`); anything else — a changed or
+missing image, a symlink, a different setting, a catalog edit for one of its images —
+takes the full path. Pages with remote images, or with any image that could not be filled, are not
 remembered. Stored as JSON (never pickle) in one SQLite table in ``<cache dir>/pages``, a
 store of its own so that its size limit can never evict a caption that was paid for. Plain
 SQLite rather than a diskcache: a run stores a page in a few microseconds (diskcache's
