@@ -448,6 +448,12 @@ def test_estimate_counts_what_a_run_would_pay_for_and_changes_nothing(
         assert code == 1 and len(server.requests("submit")) == 2
         code, out, err = run(*base, "--estimate")  # and next time, nothing
         assert "0 images need the wavespeed backend: 0 distinct images" in out
+        for name, data in before.items():  # the site as the next build writes it again
+            (site / name).write_bytes(data)
+        code, out, err = run(*base, "--estimate")
+        # The run recorded its answers in the catalog: it decides them all now.
+        assert "4 would change; 7 alts answered now (catalog 4, metadata 0, cache 0" in out
+        assert "0 distinct images to caption" in out and len(server.requests("submit")) == 2
         assert len(server.requests("submit")) == 2
 
 

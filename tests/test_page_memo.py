@@ -776,3 +776,15 @@ def test_a_catalog_edit_rescans_only_the_pages_of_its_image(
     fix(site, cache, catalog=catalog)
     assert sorted(scans.pages) == ["a.html", "index.html"]
     assert b'alt="A cat asleep on a red sofa"' in (site / "index.html").read_bytes()
+
+
+def test_an_estimate_recalls_remembered_pages_and_says_so(tmp_path: Path, source: Path) -> None:
+    cache = tmp_path / "cache"
+    fix(fresh(tmp_path, source, "first"), cache)
+    site = fresh(tmp_path, source, "again")
+    args = ["fix", str(site), "--site-root", str(site), "--cache-dir", str(cache), "-q"]
+    result = CliRunner().invoke(main, [*args, "--estimate"])
+    assert result.exit_code == 0, result.output
+    assert "5 files (5 unchanged, not scanned again), 4 would change" in result.output
+    assert "0 distinct images to caption" in result.output
+    assert pages(site) == pages(source)  # still nothing written

@@ -222,8 +222,11 @@ def _echo_estimate(report: Any, backend: str) -> None:
     """What ``--estimate`` found: answered now, for the backend, failing (images per use,
     sources per distinct image)."""
     counts, actions = report.counts, report.actions
+    files = f"{report.files} files scanned"
+    if report.pages_remembered:
+        files = f"{report.files} files ({report.pages_remembered} unchanged, not scanned again)"
     click.echo(
-        f"{report.files} files scanned, {report.files_changed} would change; "
+        f"{files}, {report.files_changed} would change; "
         f"{report.alts_written} alts answered now "
         f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
         f"cache {counts.get('cache', 0)}, decorative {actions['decorative']}); "
