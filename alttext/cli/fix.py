@@ -202,11 +202,8 @@ def fix(
             sys.exit(1)
         return
     verb = "would change" if mode != "write" else "changed"
-    files = f"{report.files} files scanned"
-    if report.pages_remembered:
-        files = f"{report.files} files ({report.pages_remembered} unchanged, not scanned again)"
     click.echo(
-        f"{files}, {report.files_changed} {verb}; "
+        f"{_files(report)}, {report.files_changed} {verb}; "
         f"{report.alts_written} alts written "
         f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
         f"cache {counts.get('cache', 0)}, backend {counts.get('backend', 0)}, "
@@ -218,15 +215,19 @@ def fix(
         sys.exit(1)
 
 
+def _files(report: Any) -> str:
+    """The summary's first words: the pages, and how many the memo spared a scan."""
+    if report.pages_remembered:
+        return f"{report.files} files ({report.pages_remembered} unchanged, not scanned again)"
+    return f"{report.files} files scanned"
+
+
 def _echo_estimate(report: Any, backend: str) -> None:
     """What ``--estimate`` found: answered now, for the backend, failing (images per use,
     sources per distinct image)."""
     counts, actions = report.counts, report.actions
-    files = f"{report.files} files scanned"
-    if report.pages_remembered:
-        files = f"{report.files} files ({report.pages_remembered} unchanged, not scanned again)"
     click.echo(
-        f"{files}, {report.files_changed} would change; "
+        f"{_files(report)}, {report.files_changed} would change; "
         f"{report.alts_written} alts answered now "
         f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
         f"cache {counts.get('cache', 0)}, decorative {actions['decorative']}); "

@@ -66,8 +66,8 @@ class RunMemo:
     """The page memo as one run uses it: the store, the run's fingerprint, and whether
     the run audits (its entries then hold each page's findings too). Picklable.
 
-    ``recalls`` is whether the store held anything when the run began: without it (a
-    new cache, say a CI runner that keeps none) no page is looked up, only remembered.
+    ``recalls`` is whether the store existed when the run began: without it (a new
+    cache, say a CI runner that keeps none) no page is looked up, only remembered.
     """
 
     def __init__(
