@@ -36,6 +36,7 @@ from alttext.pipeline.land import (
     Mode,
     Rewritten,
     commit_batch,
+    lands_nothing,
     not_rewritten,
     ready,
     rewrite_page,
@@ -247,7 +248,11 @@ def _run(
         if to_commit:
             batch = to_commit.copy()
             pages = [(work.path, done) for work, done in batch]
-            committing.append((batch, committer.submit(commit_batch, pages, dirs_to_sync)))
+            if lands_nothing(pages):  # no thread hand-over per page for a diff or estimate
+                landed: Future[dict[int, str]] = ready({})
+            else:
+                landed = committer.submit(commit_batch, pages, dirs_to_sync)
+            committing.append((batch, landed))
             to_commit.clear()
 
     def record_commits(*, block: bool) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from alttext.durable import Staged, commit, discard, stage, sweep_leftovers
 from alttext.errors import AltTextError
@@ -123,12 +123,21 @@ class Rewritten:
 
 Entry = tuple["ImageOutcome", "Key | None"]
 
+_T = TypeVar("_T")
 
-def ready(rewritten: Rewritten) -> Future[Rewritten]:
-    """A rewrite already worked out (by a scan worker), as the writers' futures look."""
-    future: Future[Rewritten] = Future()
-    future.set_result(rewritten)
+
+def ready(value: _T) -> Future[_T]:
+    """A result already known, as a thread's future looks: a rewrite a scan worker worked
+    out, or a batch with nothing to land."""
+    future: Future[_T] = Future()
+    future.set_result(value)
     return future
+
+
+def lands_nothing(batch: Iterable[tuple[Path, Rewritten]]) -> bool:
+    """Whether committing ``batch`` would write nothing (a diff, an estimate, pages that
+    stay as they are): then it need not wait for the committer."""
+    return all(done.content is None and done.staged is None for _, done in batch)
 
 
 def rewrite_page(path: Path, entries: list[Entry], mode: Mode, root: Path) -> Rewritten:
