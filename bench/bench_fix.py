@@ -18,12 +18,14 @@ Scenarios:
 * ``c``: warm run: ``fix`` on a fresh copy of a site whose captions are cached (the 400-page
   site of ``a``; 400 ``make_corpus`` pages, all with alt, plus a distinct PNG without alt on
   each; a ``make_corpus`` corpus), side by side with ``check`` on another fresh copy;
-  backend requests and the time ratio; on the disk and, where ``/dev/shm`` is writable,
-  on tmpfs (the same work without the disk's cost of creating, renaming and flushing
-  files); then the tiny site on disk with ``--patch`` (all of ``fix`` but replacing the
-  pages), the corpus with ``--report`` (SARIF), the corpus decided by a catalog with
-  an empty cache each run (a CI runner that keeps no cache: no page memo either), and
-  the corpus with a catalog of which one entry is reviewed before each run;
+  backend requests and the time ratio; on the disk, where ``/dev/shm`` is writable on
+  tmpfs (the same work without the disk's cost of creating, renaming and flushing
+  files), and in each ``--place NAME=DIR`` (another filesystem); then the tiny site on
+  disk with ``--patch`` (all of ``fix`` but replacing the pages), the corpus with
+  ``--report`` (SARIF), the corpus decided by a catalog with an empty cache each run (a
+  CI runner that keeps no cache: no page memo either), and the corpus with a catalog of
+  which one entry is reviewed before each run. The JSON's ``machine.filesystems`` says
+  what each place is (type, mount options, for ext4 whether it has a journal);
 * ``d``: warm ``fix`` throughput (pages/s, MB/s of HTML) and peak RSS on generated SSG-like
   corpora (``make_corpus.py``) of growing size, with an image file for every reference
   (raster files from a pool of 40 per format, SVGs with a ``<title>``);
@@ -31,9 +33,10 @@ Scenarios:
   image (alt in its PNG metadata): peak RSS of the main process and the largest worker as
   the number of distinct images grows.
 
-Example::
+Examples::
 
     python bench/bench_fix.py --runs 3 --sizes 1000,10000 > bench/.work/fix.md
+    python bench/bench_fix.py --runs 5 --sizes 1000 --only c --place ext4-journal=/mnt/ext4j
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -442,7 +445,31 @@ def warm(site: Path, name: str) -> Path:
 TMPFS = Path("/dev/shm")
 
 
-def scenario_c(runs: int, corpus_pages: int) -> list[dict[str, Any]]:
+def filesystem_of(path: Path) -> dict[str, str]:
+    """The filesystem holding ``path``: type, mount options and, for ext4, whether it has a
+    journal (without one, ext4 skips inodes freed in the last minutes when it allocates a
+    new one, so creating files right after many were removed costs more)."""
+    path = path.resolve()
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            table = [line.split() for line in mounts]
+    except OSError:  # not Linux
+        return {}
+    # The mount point nearest to ``path`` (the longest one above it).
+    above = [fields for fields in table if path.is_relative_to(fields[1])]
+    if not above:
+        return {}
+    best = max(above, key=lambda fields: len(fields[1]))
+    facts = {"device": best[0], "mount": best[1], "type": best[2], "options": best[3]}
+    task = Path("/sys/fs/ext4") / Path(best[0]).name / "journal_task"
+    if best[2] == "ext4" and task.exists():
+        facts["journal"] = "no" if "none" in task.read_text() else "yes"
+    return facts
+
+
+def scenario_c(
+    runs: int, corpus_pages: int, more_places: Sequence[tuple[str, Path]] = ()
+) -> list[dict[str, Any]]:
     rows = []
     sites = [("400 pages, 400 PNGs", unique_site(WORK / "unique400", 400, 400))]
     sites.append(("400 make_corpus pages, one more PNG each", unique_corpus_site(400)))
@@ -450,6 +477,7 @@ def scenario_c(runs: int, corpus_pages: int) -> list[dict[str, Any]]:
     places: list[tuple[str, Path | None]] = [("disk", None)]
     if TMPFS.is_dir() and os.access(TMPFS, os.W_OK):
         places.append(("tmpfs", TMPFS / "alttext-bench"))
+    places.extend((name, folder / "alttext-bench") for name, folder in more_places)
     for label, site in sites:
         cache = warm(site, "c")
         for place, under in places:
@@ -652,7 +680,20 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--only", default="a,b,c,d,e")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--place",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="(c) also run the warm-run rows in DIR, labelled NAME (another filesystem)",
+    )
     args = parser.parse_args()
+    more_places = []
+    for place in args.place:
+        name, _, folder = place.partition("=")
+        if not name or not folder:
+            parser.error(f"--place wants NAME=DIR, not {place!r}")
+        more_places.append((name, Path(folder)))
     byte_compile_package()
     WORK.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
@@ -662,6 +703,10 @@ def main() -> None:
             "nproc": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "filesystems": {
+                "disk": filesystem_of(WORK),
+                **{name: filesystem_of(folder) for name, folder in more_places},
+            },
         }
     }
     if "a" in only:
@@ -669,7 +714,7 @@ def main() -> None:
     if "b" in only:
         results["b"] = scenario_b(args.latency)
     if "c" in only:
-        results["c"] = scenario_c(args.runs, sizes[0])
+        results["c"] = scenario_c(args.runs, sizes[0], more_places)
     if "d" in only:
         results["d"] = scenario_d(sizes)
     if "e" in only:
