@@ -100,6 +100,21 @@ def test_dry_run_and_patch_change_nothing_and_patch_applies(
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
 
 
+def test_relative_paths_resolve_from_each_runs_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One process, two runs given the same relative path from two working directories (a
+    # build plugin in a long-lived process): each run reads its own site's images.
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        described_png(folder / "site" / "a.png", f"A {name} rectangle")
+        page = write(folder / "site" / "index.html", '<html lang="en"><body><img src="a.png">\n')
+        monkeypatch.chdir(folder)
+        code, _, err = run("fix", "site", "-q")
+        assert code == 0, err
+        assert f'alt="A {name} rectangle"' in page.read_text(encoding="utf-8")
+
+
 def test_never_touches_decorative_human_hidden_or_ignored(tmp_path: Path) -> None:
     described_png(tmp_path / "a.png", "A navy rectangle")
     html = (

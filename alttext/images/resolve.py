@@ -536,10 +536,24 @@ def _default_port(scheme: str) -> int:
 # --- reading bytes ----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
 def _real_root(site_root: Path) -> str:
-    # One site root serves thousands of images: resolve its symlinks once.
-    return os.path.realpath(site_root)
+    # One site root serves thousands of images: resolve its symlinks once per run. Keyed
+    # by the absolute path: a relative root names another folder in another directory.
+    if site_root.is_absolute():
+        return _real_path(os.fspath(site_root))
+    return _real_path(os.path.join(os.getcwd(), site_root))
+
+
+@functools.lru_cache(maxsize=64)
+def _real_path(absolute: str) -> str:
+    return os.path.realpath(absolute)
+
+
+def forget_site_paths() -> None:
+    """Drop the site roots and page locations worked out so far: a new run works them
+    out afresh (a root may be a symlink now, or a relative one mean another folder)."""
+    _real_path.cache_clear()
+    _page_location_of.cache_clear()
 
 
 def _realpath_under(path: Path, site_root: Path, real_root: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from alttext.config import Config
 from alttext.errors import ConfigError, ScanError
-from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef
+from alttext.images.resolve import LAZY_ATTRIBUTES, ImageRef, forget_site_paths
 from alttext.records import compact_pickle
 from alttext.rules.checks import SizeProbe, audit_page
 from alttext.rules.model import FileError, Finding, Severity
@@ -294,6 +294,8 @@ def audit_pages(
     skips the rules (no findings): for a caller that only wants what ``pick`` returns,
     which then sees only the elements ``keep`` accepts (picklable too).
     """
+    # Before any worker starts: a forked worker inherits what this process resolved.
+    forget_resolved_paths()
     workers = config.workers if config.workers is not None else default_workers()
     if workers <= 1 or len(files) < 2 * _CHUNK:
         auditor = PageAuditor(config, root, probe_factory, pick, audit=audit, keep=keep)
@@ -372,10 +374,25 @@ def run_check(
     return report
 
 
+def resolved(path: Path) -> Path:
+    """``path.resolve()``, worked out once per run for each path: every image and page of a
+    site resolves the same site root and a few page folders. A relative path is taken
+    from the working directory first, so a process that runs again elsewhere (a build
+    plugin) never gets another run's answer; each run starts afresh (see
+    :func:`audit_pages`), and a folder that becomes a symlink during a run is not noticed.
+    """
+    return _resolved_absolute(path if path.is_absolute() else Path.cwd() / path)
+
+
 @functools.lru_cache(maxsize=1024)
-def _resolved(path: Path) -> Path:
-    # Every image of a site resolves the same site root and a few page folders: once each.
+def _resolved_absolute(path: Path) -> Path:
     return path.resolve()
+
+
+def forget_resolved_paths() -> None:
+    """Drop the paths earlier runs resolved (a folder may be a symlink now, or gone)."""
+    _resolved_absolute.cache_clear()
+    forget_site_paths()
 
 
 def _page_path(page: Path) -> Path:
@@ -384,7 +401,7 @@ def _page_path(page: Path) -> Path:
     Not the page file's own link: a page is served from where it sits, so its relative
     references resolve from there, as a browser resolves them from the page's URL.
     """
-    return _resolved(page.parent) / page.name
+    return resolved(page.parent) / page.name
 
 
 def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
@@ -392,7 +409,7 @@ def image_ref(image: ImageElement, site_root: Path) -> ImageRef:
     attrs = image.attrs
     return ImageRef(
         page_path=_page_path(image.page),
-        site_root=_resolved(site_root),
+        site_root=resolved(site_root),
         src=attrs.get("src"),
         srcset=attrs.get("srcset"),
         lazy={k: attrs[k] for k in LAZY_ATTRIBUTES if k in attrs},
