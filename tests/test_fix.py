@@ -115,6 +115,36 @@ def test_relative_paths_resolve_from_each_runs_working_directory(
         assert f'alt="A {name} rectangle"' in page.read_text(encoding="utf-8")
 
 
+def test_a_patch_names_the_files_behind_symlinks_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The site is reached through a symlinked folder, and one page is a symlink to a file
+    # kept elsewhere. The patch names each file the fix would change by its real path
+    # below the working directory, so `patch -p1` applies it there.
+    work = tmp_path / "work"
+    real = work / "real-site"
+    described_png(real / "a.png", "A navy rectangle")
+    write(real / "one.html", '<html lang="en"><body><img src="a.png"></body></html>\n')
+    # Served from where the link sits: its image is relative to the site's folder.
+    write(work / "shared" / "two.html", '<html lang="en"><body><img src="a.png"></body></html>\n')
+    (real / "two.html").symlink_to(work / "shared" / "two.html")
+    (work / "site").symlink_to(real, target_is_directory=True)
+    monkeypatch.chdir(work)
+    code, _, err = run("fix", "site", "--patch", "fix.patch", "-q")
+    assert code == 0, err
+    patch = (work / "fix.patch").read_text(encoding="utf-8")
+    names = sorted(re.findall(r"^\+\+\+ b/(\S+)", patch, flags=re.MULTILINE))
+    assert names == ["real-site/one.html", "shared/two.html"]
+    # The same patch again from the page memo (the pages are not scanned this time).
+    code, out, _ = run("fix", "site", "--patch", "again.patch")
+    assert code == 0 and "(2 unchanged, not scanned again)" in out
+    assert (work / "again.patch").read_text(encoding="utf-8") == patch
+    subprocess.run(["patch", "-p1", "-s", "-i", "fix.patch"], cwd=work, check=True)
+    assert 'alt="A navy rectangle"' in (real / "one.html").read_text(encoding="utf-8")
+    assert 'alt="A navy rectangle"' in (work / "shared" / "two.html").read_text(encoding="utf-8")
+    assert (real / "two.html").is_symlink()
+
+
 def test_never_touches_decorative_human_hidden_or_ignored(tmp_path: Path) -> None:
     described_png(tmp_path / "a.png", "A navy rectangle")
     html = (

@@ -10,6 +10,7 @@ interrupted run left beside the pages is swept away first.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Literal, TypeVar
 
 from alttext.durable import Staged, commit, discard, stage, sweep_leftovers
 from alttext.errors import AltTextError
+from alttext.pipeline.check import resolved
 from alttext.pipeline.outcomes import ImageOutcome, Key
 from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_diff_bytes
 from alttext.rules.model import FileError
@@ -29,10 +31,15 @@ Mode = Literal["write", "dry-run", "patch", "estimate"]
 
 
 def patch_path(path: Path, root: Path) -> str:
-    """Paths in patches are relative to the working directory when possible (git apply)."""
+    """Paths in patches are relative to the working directory when possible (git apply).
+
+    The page's own symlink is followed (a patch names the file it changes); its folder,
+    the working directory and the root are resolved once per run, not once per page.
+    """
+    real = path.resolve() if os.path.islink(path) else resolved(path.parent) / path.name
     for base in (Path.cwd(), root):
         try:
-            return path.resolve().relative_to(base.resolve()).as_posix()
+            return real.relative_to(resolved(base)).as_posix()
         except ValueError:
             continue
     return path.name
