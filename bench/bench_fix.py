@@ -693,6 +693,8 @@ def main() -> None:
         name, _, folder = place.partition("=")
         if not name or not folder:
             parser.error(f"--place wants NAME=DIR, not {place!r}")
+        if not Path(folder).is_dir():  # not made here: it is meant to be another mount
+            parser.error(f"--place {name}: no such folder {folder!r}")
         more_places.append((name, Path(folder)))
     byte_compile_package()
     WORK.mkdir(parents=True, exist_ok=True)
