@@ -100,6 +100,50 @@ def test_dry_run_and_patch_change_nothing_and_patch_applies(
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
 
 
+def test_only_a_writing_run_records_decisions_and_its_summary_adds_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    site = tmp_path / "site"
+    described_png(site / "img" / "chart.png", "Bar chart of sales")
+    Image.new("RGB", (1, 1), "white").save(site / "img" / "dot.png")
+    for name in ("a", "b"):  # one image on two pages: two alts, one description
+        write(site / f"{name}.html", '<html lang="en"><img src="img/chart.png">\n')
+    write(site / "c.html", '<html lang="en"><img src="img/dot.png">\n')
+    catalog = tmp_path / "alttext.json"
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    for change_nothing in (["--dry-run"], ["--patch", "fix.patch"], ["--estimate"]):
+        code, out, err = run("fix", "site", "--catalog", str(catalog), "-q", *change_nothing)
+        assert code == 0, err
+        assert not catalog.exists()  # "change nothing" includes the committed catalog
+        assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+    summary = out if change_nothing != ["--dry-run"] else err
+    assert "3 alts answered now (catalog 0, metadata 2, cache 0, decorative 1)" in summary
+    code, out, err = run("fix", "site", "--catalog", str(catalog), "-q", "--dry-run")
+    assert "3 would change; 3 alts to write (catalog 0, metadata 2, cache 0, backend 0" in err
+    code, out, err = run("fix", "site", "--catalog", str(catalog), "-q")
+    assert code == 0, err
+    # Per alt written, the sources and spacers add up to the alts; the calls are per image.
+    assert "3 changed; 3 alts written (catalog 0, metadata 2, " in out
+    assert "cache 0, backend 0, decorative 1); 0 failed; 0 backend calls" in out
+    entries = json.loads(catalog.read_text(encoding="utf-8"))
+    assert [e["alt"] for e in entries.values()] == ["Bar chart of sales"]
+
+
+def test_a_runs_own_catalog_additions_do_not_answer_pages_in_another_language(
+    site: Path, tmp_path: Path
+) -> None:
+    # The lake photo carries alt text in English and German: each page gets its own
+    # language, although the English page's answer went into the catalog first.
+    catalog = tmp_path / "alttext.json"
+    code, out, _ = run("fix", str(site), "--catalog", str(catalog), "-q", "--workers", "1")
+    assert code == 1  # the offline backend cannot describe the photos
+    german = (site / "de" / "index.html").read_text(encoding="utf-8")
+    assert 'alt="Sonnenaufgang über einem Bergsee"' in german
+    assert "(catalog 0, " in out  # nothing was decided by the catalog the run began with
+    assert "Sunrise over a mountain lake" in catalog.read_text(encoding="utf-8")
+
+
 def test_relative_paths_resolve_from_each_runs_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -496,8 +540,10 @@ def test_estimate_counts_what_a_run_would_pay_for_and_changes_nothing(
         for name, data in before.items():  # the site as the next build writes it again
             (site / name).write_bytes(data)
         code, out, err = run(*base, "--estimate")
-        # The run recorded its answers in the catalog: it decides them all now.
-        assert "4 would change; 7 alts answered now (catalog 4, metadata 0, cache 0" in out
+        # The run recorded its answers in the catalog: it decides them all now (the
+        # sources count images, so with the spacer they add up to the alts).
+        assert "4 would change; 7 alts answered now (catalog 6, metadata 0, cache 0, " in out
+        assert "decorative 1)" in out
         assert "0 distinct images to caption" in out and len(server.requests("submit")) == 2
         assert len(server.requests("submit")) == 2
 

@@ -195,42 +195,48 @@ def fix(
             f"removed {report.leftovers_removed} temporary files left by an interrupted run",
             err=True,
         )
-    counts = report.counts
     if estimate:
         _echo_estimate(report, config.backend)
         if not report.ok:
             sys.exit(1)
         return
-    verb = "would change" if mode != "write" else "changed"
+    writes = mode == "write"
+    origins, calls = report.origins, report.counts.get("api_calls", 0)
     click.echo(
-        f"{_files(report)}, {report.files_changed} {verb}; "
-        f"{report.alts_written} alts written "
-        f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
-        f"cache {counts.get('cache', 0)}, backend {counts.get('backend', 0)}, "
+        f"{_files(report)}, {report.files_changed} {'changed' if writes else 'would change'}; "
+        f"{_count(report.alts_written, 'alt')} {'written' if writes else 'to write'} "
+        f"(catalog {origins['catalog']}, metadata {origins['metadata']}, "
+        f"cache {origins['cache']}, backend {origins['backend']}, "
         f"decorative {report.actions['decorative']}); "
-        f"{len(report.failed)} failed; {counts.get('api_calls', 0)} backend calls",
+        f"{len(report.failed)} failed; {_count(calls, 'backend call')}",
         err=dry_run,
     )
     if not report.ok:
         sys.exit(1)
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 alt``, ``2 alts``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _files(report: Any) -> str:
     """The summary's first words: the pages, and how many the memo spared a scan."""
+    files = _count(report.files, "file")
     if report.pages_remembered:
-        return f"{report.files} files ({report.pages_remembered} unchanged, not scanned again)"
-    return f"{report.files} files scanned"
+        return f"{files} ({report.pages_remembered} unchanged, not scanned again)"
+    return f"{files} scanned"
 
 
 def _echo_estimate(report: Any, backend: str) -> None:
-    """What ``--estimate`` found: answered now, for the backend, failing (images per use,
-    sources per distinct image)."""
-    counts, actions = report.counts, report.actions
+    """What ``--estimate`` found: answered now (by source), for the backend, failing (all
+    per image that uses them; the captions to pay for per distinct image)."""
+    origins, actions = report.origins, report.actions
     click.echo(
         f"{_files(report)}, {report.files_changed} would change; "
-        f"{report.alts_written} alts answered now "
-        f"(catalog {counts.get('catalog', 0)}, metadata {counts.get('metadata', 0)}, "
-        f"cache {counts.get('cache', 0)}, decorative {actions['decorative']}); "
+        f"{_count(report.alts_written, 'alt')} answered now "
+        f"(catalog {origins['catalog']}, metadata {origins['metadata']}, "
+        f"cache {origins['cache']}, decorative {actions['decorative']}); "
         f"{actions['pending']} images need the {backend} backend: "
         f"{report.would_ask} distinct images to caption; {len(report.failed)} would fail. "
         "Nothing was changed and no backend was asked."

@@ -211,16 +211,18 @@ class Describer:
     catalog: Catalog | None = None
     counts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The catalog's decisions as they were when the describer was made. Answers a run
+    #: adds go into ``catalog`` (to be saved) but never answer look-ups: an image is
+    #: described once per run anyway, and an answer for one page's language must not
+    #: become the "catalog" decision for a page in another language in the same run.
+    _decided: Catalog | None = field(init=False, default=None)
 
-    def free_sources(self, *, as_of_now: bool = False) -> FreeSources:
-        """This describer's free sources, for look-ups elsewhere (``fix``'s workers).
+    def __post_init__(self) -> None:
+        self._decided = self.catalog.snapshot() if self.catalog is not None else None
 
-        ``as_of_now``: with the catalog as it is now. A run records new answers in its
-        catalog as it goes; its scan workers (each with a copy taken when they start)
-        must keep seeing the catalog the run began with, in this process too.
-        """
-        catalog = self.catalog.snapshot() if as_of_now and self.catalog else self.catalog
-        return FreeSources(self.config, self.captioner.name, catalog, self.cache)
+    def free_sources(self) -> FreeSources:
+        """This describer's free sources, for look-ups elsewhere (``fix``'s workers)."""
+        return FreeSources(self.config, self.captioner.name, self._decided, self.cache)
 
     def _count(self, what: str) -> None:
         with self._lock:

@@ -88,7 +88,11 @@ class FixReport:
     #: for; their outcomes stay ``pending``.
     would_ask: int = 0
     patch: bytes = b""
+    #: What the describer did per distinct image: answers by source, and ``api_calls``.
     counts: dict[str, int] = field(default_factory=dict)
+    #: The source of each alt written from a description (one per image, so with
+    #: ``decorative`` they add up to :attr:`alts_written`).
+    origins: Counter[str] = field(default_factory=Counter)
 
     def record(self, outcome: ImageOutcome) -> None:
         """Add an image's final outcome (it must not change afterwards)."""
@@ -96,6 +100,8 @@ class FixReport:
         self.actions[outcome.action] += 1
         if outcome.action == "failed":
             self.failed.append(outcome)
+        elif outcome.action == "filled" and outcome.described and outcome.described.origin:
+            self.origins[outcome.described.origin] += 1
 
     @property
     def alts_written(self) -> int:
@@ -166,7 +172,9 @@ def run_fix(
     finally:
         report.counts = dict(describer.counts)
         if session is not None:
-            session.close(save_catalog=mode != "estimate")
+            # Only a run that writes the pages records its decisions: --dry-run, --patch
+            # and --estimate change nothing (what they paid for is in the cache).
+            session.close(save_catalog=mode == "write")
     return report
 
 
@@ -297,7 +305,7 @@ def _run(
     # Memo entries waiting to be stored: of pages that landed, and of pages with nothing
     # to fill (no write to wait for).
     to_remember: list[tuple[str, dict[str, object]]] = []
-    free = describer.free_sources(as_of_now=True)
+    free = describer.free_sources()
     pick = Preparer(config, (root, site_root), free, mode, memo)
     keep = functools.partial(may_need_alt, replace_bad=config.replace_bad)
     pages = audit_pages(files, config, root, pick=pick, audit=audit, keep=keep)

@@ -126,7 +126,9 @@ def fix_document(report: FixReport) -> dict[str, Any]:
         "files_changed": report.files_changed,
         "alts_written": report.alts_written,
         "failed": len(report.failed),
-        "from": {k: report.counts.get(k, 0) for k in ("catalog", "metadata", "cache", "backend")},
+        # Per alt written (with ``decorative`` they add up to ``alts_written``).
+        "from": {k: report.origins[k] for k in ("catalog", "metadata", "cache", "backend")},
+        "decorative": report.actions["decorative"],
         "api_calls": report.counts.get("api_calls", 0),
     }
     return document
