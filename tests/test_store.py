@@ -135,7 +135,7 @@ def test_catalog_merge_and_prune(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("[]", "JSON object"),
-        ("{", "cannot be read"),
+        ("{", r"not valid JSON: .* at line 1, column 2"),
         ('{"nothex": {"alt": "x"}}', "not a sha256"),
         (json.dumps({H1: {"alt": 3}}), "'alt' must be a string"),
         (json.dumps({H1: {"alt": "x", "extra": 1}}), "unknown field"),

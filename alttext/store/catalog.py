@@ -25,10 +25,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from alttext.errors import ConfigError
 
-_HASH = re.compile(r"^[0-9a-f]{64}$")
+_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
+_FIELDS = ("alt", "source", "reviewed", "examples")
+# Left behind by a merge nobody finished resolving: worth saying instead of "line 7".
+_CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
 MAX_EXAMPLES = 3
 
 
@@ -61,19 +65,13 @@ class Catalog:
 
     @classmethod
     def load(cls, path: Path) -> Catalog:
-        """Read ``path``; a missing file is an empty catalog, a malformed one an error."""
-        if not path.exists():
-            return cls(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise ConfigError(f"catalog {path} cannot be read: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"catalog {path} must hold a JSON object keyed by sha256")
-        entries = {}
-        for key, value in data.items():
-            entries[key] = _parse_entry(path, key, value)
-        return cls(path, entries)
+        """Read ``path``; a missing file is an empty catalog, a malformed one an error.
+
+        Raises:
+            ConfigError: the file cannot be read or is not a valid catalog; the message
+                says where and what, so a person can fix it by hand.
+        """
+        return cls(path, _read(path))
 
     def snapshot(self) -> Catalog:
         """A copy of the decisions as they are now (later additions do not show in it)."""
@@ -137,21 +135,112 @@ class Catalog:
         return len(self.entries)
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as written, duplicate keys included (``object_pairs_hook``)."""
+
+
+def _read(path: Path) -> dict[str, CatalogEntry]:
+    """The entries in ``path`` (none when it does not exist)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"catalog {path} cannot be read: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")  # an editor's byte order mark is no reason to fail
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"catalog {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
+    try:
+        data = json.loads(text, object_pairs_hook=_Pairs)
+    except json.JSONDecodeError as exc:
+        hint = ""
+        if _CONFLICT_MARKER.search(text):
+            hint = " (it still has merge conflict markers: resolve them first)"
+        raise ConfigError(
+            f"catalog {path} is not valid JSON: {exc.msg.lower()} at line {exc.lineno},"
+            f" column {exc.colno}{hint}"
+        ) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"catalog {path} is not valid JSON: nested too deeply") from exc
+    if not isinstance(data, _Pairs):
+        raise ConfigError(
+            f"catalog {path} must hold a JSON object keyed by sha256, not {_show(data)}"
+        )
+    entries: dict[str, CatalogEntry] = {}
+    spelled: dict[str, str] = {}
+    for key, value in data:
+        if not _HASH.match(key):
+            raise ConfigError(f"catalog {path}: key {key!r} is not a sha256 hex digest")
+        digest = key.lower()
+        entry = _parse_entry(path, digest, value)
+        if digest in entries:
+            raise ConfigError(
+                _duplicate(path, digest, (spelled[digest], key), entries[digest], entry)
+            )
+        entries[digest], spelled[digest] = entry, key
+    return entries
+
+
+def _duplicate(
+    path: Path, digest: str, keys: tuple[str, str], first: CatalogEntry, second: CatalogEntry
+) -> str:
+    as_written = f" (written {keys[0]!r} and {keys[1]!r})" if keys[0] != keys[1] else ""
+    same = " (the two are identical)" if first == second else ""
+    return (
+        f"catalog {path}: entry {digest} appears twice{as_written}:"
+        f" first {_describe(first)}, then {_describe(second)}{same};"
+        " delete the one you do not want (a resolved merge conflict often leaves both)"
+    )
+
+
+def _describe(entry: CatalogEntry) -> str:
+    state = "reviewed" if entry.reviewed else "not reviewed"
+    return f"alt {json.dumps(entry.alt, ensure_ascii=False)} ({state}, source {entry.source!r})"
+
+
+def _show(value: object) -> str:
+    """A JSON value as a person would recognise it in the file, briefly."""
+    if isinstance(value, _Pairs):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _parse_entry(path: Path, key: str, value: object) -> CatalogEntry:
     where = f"catalog {path}: entry {key[:12]}…"
-    if not _HASH.match(key):
-        raise ConfigError(f"catalog {path}: key {key!r} is not a sha256 hex digest")
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be an object")
-    alt, source = value.get("alt"), value.get("source", "human")
-    reviewed, examples = value.get("reviewed", False), value.get("examples", [])
-    if not isinstance(alt, str):
-        raise ConfigError(f"{where}: 'alt' must be a string")
-    if not isinstance(source, str) or not isinstance(reviewed, bool):
-        raise ConfigError(f"{where}: 'source' must be a string and 'reviewed' true/false")
-    if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
-        raise ConfigError(f"{where}: 'examples' must be a list of strings")
-    unknown = set(value) - {"alt", "source", "reviewed", "examples"}
+    if not isinstance(value, _Pairs):
+        raise ConfigError(f"{where} must be an object with an 'alt', not {_show(value)}")
+    fields: dict[str, Any] = {}
+    for name, item in value:
+        if name in fields:
+            raise ConfigError(f"{where}: field {name!r} appears twice; keep one")
+        fields[name] = item
+    unknown = sorted(set(fields) - set(_FIELDS))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(
+            f"{where}: unknown field(s) {', '.join(map(repr, unknown))};"
+            f" allowed: {', '.join(_FIELDS)}"
+        )
+    if "alt" not in fields:
+        raise ConfigError(f"{where}: 'alt' is missing (\"\" marks a decorative image)")
+    alt, source = fields["alt"], fields.get("source", "human")
+    reviewed, examples = fields.get("reviewed", False), fields.get("examples", [])
+    if not isinstance(alt, str):
+        raise ConfigError(f"{where}: 'alt' must be a string, not {_show(alt)}")
+    if not isinstance(source, str):
+        raise ConfigError(f"{where}: 'source' must be a string, not {_show(source)}")
+    if not isinstance(reviewed, bool):
+        raise ConfigError(f"{where}: 'reviewed' must be true or false, not {_show(reviewed)}")
+    if not isinstance(examples, list) or isinstance(examples, _Pairs):
+        raise ConfigError(f"{where}: 'examples' must be a list of strings, not {_show(examples)}")
+    for example in examples:
+        if not isinstance(example, str):
+            raise ConfigError(
+                f"{where}: 'examples' must be a list of strings; {_show(example)} is not one"
+            )
     return CatalogEntry(alt=alt, source=source, reviewed=reviewed, examples=tuple(examples))
