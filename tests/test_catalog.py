@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import REPO
 
 from alttext.cli import main
 from alttext.errors import ConfigError
-from alttext.store.catalog import Catalog
+from alttext.store.catalog import MAX_EXAMPLES, Catalog, CatalogEntry
 
 H1, H2, H3 = "a" * 64, "b" * 64, "c" * 64
 
@@ -33,6 +38,139 @@ def on_disk(path: Path) -> dict[str, dict[str, object]]:
 
 def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
+
+
+# --- save merges with the file as it is now -------------------------------------------
+
+
+def test_two_runs_sharing_a_catalog_keep_both_runs_entries(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path / "alttext.json", {H1: entry("Old")})
+    first, second = Catalog.load(path), Catalog.load(path)
+    first.add(H2, "From the first run", "backend:x", "a.html two.png")
+    second.add(H3, "From the second run", "backend:x", "b.html three.png")
+    first.save()
+    second.save()
+    assert sorted(on_disk(path)) == [H1, H2, H3]
+    # The later saver now holds what the file holds, not just what it knew.
+    assert second.get(H2) is not None and second.to_text() == path.read_text(encoding="utf-8")
+
+
+def test_a_persons_edit_during_a_run_survives_its_save(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path / "alttext.json", {H1: entry("A draft caption")})
+    run = Catalog.load(path)
+    run.add(H1, "ignored", "backend:x", "other.html x.png")  # a new example for H1
+    run.add(H2, "New", "backend:x", "q.html y.png")
+    write_catalog(path, {H1: entry("A person's alt", reviewed=True)})  # edited meanwhile
+    run.save()
+    data = on_disk(path)
+    # The edit wins whole: this run's example is not grafted onto a different decision.
+    assert data[H1] == entry("A person's alt", reviewed=True)
+    assert data[H2]["alt"] == "New"
+    assert run.get(H1) == CatalogEntry("A person's alt", "backend:x", True, ("p.html x.png",))
+
+
+def test_examples_from_two_runs_are_combined_up_to_the_cap(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path / "alttext.json", {H1: entry("Cat", examples=("a",))})
+    first, second = Catalog.load(path), Catalog.load(path)
+    first.add(H1, "Cat", "backend:x", "b")
+    second.add(H1, "Cat", "backend:x", "c")
+    second.add(H1, "Cat", "backend:x", "d")
+    first.save()
+    second.save()
+    assert MAX_EXAMPLES == 3
+    assert on_disk(path)[H1]["examples"] == ["a", "b", "c"]
+
+
+def test_an_entry_deleted_by_hand_stays_deleted_but_a_new_one_is_added(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path / "alttext.json", {H1: entry("Cat"), H2: entry("Dog")})
+    run = Catalog.load(path)
+    run.add(H1, "Cat", "backend:x", "more.html cat.png")  # touched by the run
+    run.add(H3, "Bird", "backend:x", "b.html bird.png")
+    write_catalog(path, {H2: entry("Dog")})  # a person removed H1 on purpose
+    run.save()
+    assert sorted(on_disk(path)) == [H2, H3]
+
+
+def test_a_removal_lands_unless_the_entry_was_edited_meanwhile(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path / "alttext.json", {H1: entry("Cat"), H2: entry("Dog")})
+    run = Catalog.load(path)
+    assert run.prune([]) == [H1, H2]
+    write_catalog(path, {H1: entry("Cat"), H2: entry("A reviewed dog", reviewed=True)})
+    run.save()
+    assert on_disk(path) == {H2: entry("A reviewed dog", reviewed=True)}
+
+
+def test_a_file_made_invalid_meanwhile_is_neither_overwritten_nor_dropped(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path / "alttext.json", {H1: entry("Cat")})
+    run = Catalog.load(path)
+    run.add(H2, "Dog", "backend:x", "d.html dog.png")
+    half_edited = '{\n  "' + H1 + '": {"alt": "Cat" "reviewed": true}\n}\n'
+    path.write_text(half_edited, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 2, column .*changes were not saved"):
+        run.save()
+    assert path.read_text(encoding="utf-8") == half_edited
+    assert run.dirty  # still unsaved: a later save (after the person is done) writes it
+    write_catalog(path, {H1: entry("Cat", reviewed=True)})
+    run.save()
+    assert sorted(on_disk(path)) == [H1, H2] and on_disk(path)[H1]["reviewed"] is True
+
+
+_SAVER = """
+import sys, time
+from pathlib import Path
+from alttext.store.catalog import Catalog
+
+path, prefix, go, count = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+catalog = Catalog.load(path)
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+for i in range(count):
+    catalog.add(prefix + format(i, "063x"), f"{prefix} {i}", "backend:x", f"{prefix}.html")
+    catalog.save()
+"""
+
+
+def _python(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", _SAVER, *args], stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def _finish(saver: subprocess.Popen[str]) -> int:
+    saver.communicate(timeout=60)  # also closes its pipe
+    return saver.returncode
+
+
+def test_processes_saving_at_the_same_time_lose_no_entry(tmp_path: Path) -> None:
+    path, go, count = tmp_path / "alttext.json", tmp_path / "go", 80
+    savers = [_python(str(path), prefix, str(go), str(count)) for prefix in "de"]
+    for saver in savers:
+        assert saver.stdout is not None and saver.stdout.readline() == "ready\n"
+    go.touch()  # both start saving together
+    assert [_finish(saver) for saver in savers] == [0, 0]
+    data = on_disk(path)
+    assert len(data) == 2 * count
+    assert {key[0] for key in data} == {"d", "e"}
+
+
+def test_a_save_waits_for_the_lock_beside_the_catalog(tmp_path: Path) -> None:
+    path, go = tmp_path / "alttext.json", tmp_path / "go"
+    go.touch()
+    lock = os.open(tmp_path / ".alttext.json.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    saver = _python(str(path), "f", str(go), "1")
+    try:
+        assert saver.stdout is not None and saver.stdout.readline() == "ready\n"
+        with pytest.raises(subprocess.TimeoutExpired):
+            saver.wait(timeout=0.5)
+        assert not path.exists()
+    finally:
+        os.close(lock)
+        returncode = _finish(saver)
+    assert returncode == 0
+    assert len(on_disk(path)) == 1
 
 
 # --- reading: duplicates, encodings, messages -------------------------------------------

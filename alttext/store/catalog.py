@@ -16,18 +16,26 @@ Keys are sorted and the file is pretty-printed so diffs stay small. New captions
 unreviewed; a person edits ``alt`` and sets ``reviewed: true``. Entries win over every
 other source, so a CI build with a catalog needs no API key for images already decided.
 An entry with ``"alt": ""`` records a decision that the image is decorative.
+
+The file is shared: a person edits it while runs are going, several runs may write it.
+:meth:`Catalog.save` therefore merges with the file as it is at that moment instead of
+overwriting it (see there for the rules).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from alttext.errors import ConfigError
+from alttext.errors import ConfigError, RewriteError
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 _FIELDS = ("alt", "source", "reviewed", "examples")
@@ -54,6 +62,22 @@ class CatalogEntry:
             "examples": list(self.examples),
         }
 
+    def same_decision(self, other: CatalogEntry) -> bool:
+        """Whether ``other`` says the same (alt, source, reviewed); examples aside."""
+        return (self.alt, self.source, self.reviewed) == (other.alt, other.source, other.reviewed)
+
+    def with_examples(self, more: Iterable[str]) -> CatalogEntry:
+        """This entry with the examples from ``more`` it lacks, up to :data:`MAX_EXAMPLES`."""
+        examples = list(self.examples)
+        for example in more:
+            if len(examples) >= MAX_EXAMPLES:
+                break
+            if example not in examples:
+                examples.append(example)
+        return (
+            self if len(examples) == len(self.examples) else replace(self, examples=tuple(examples))
+        )
+
 
 @dataclass(slots=True)
 class Catalog:
@@ -62,6 +86,11 @@ class Catalog:
     path: Path | None
     entries: dict[str, CatalogEntry] = field(default_factory=dict)
     dirty: bool = False
+    #: The entries as last read from or written to the file: what :meth:`save` compares
+    #: both this run's entries and the file's current ones with, to tell who changed what.
+    _loaded: dict[str, CatalogEntry] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, path: Path) -> Catalog:
@@ -71,7 +100,10 @@ class Catalog:
             ConfigError: the file cannot be read or is not a valid catalog; the message
                 says where and what, so a person can fix it by hand.
         """
-        return cls(path, _read(path))
+        entries = _read(path)
+        catalog = cls(path, entries)
+        catalog._loaded = dict(entries)
+        return catalog
 
     def snapshot(self) -> Catalog:
         """A copy of the decisions as they are now (later additions do not show in it)."""
@@ -86,10 +118,11 @@ class Catalog:
         entry = self.entries.get(content_hash)
         if entry is None:
             entry = CatalogEntry(alt=alt, source=source, examples=(example,))
-        elif example not in entry.examples and len(entry.examples) < MAX_EXAMPLES:
-            entry = replace(entry, examples=(*entry.examples, example))
         else:
-            return entry
+            grown = entry.with_examples([example])
+            if grown is entry:
+                return entry
+            entry = grown
         self.entries[content_hash] = entry
         self.dirty = True
         return entry
@@ -116,16 +149,49 @@ class Catalog:
 
     def to_text(self) -> str:
         """The canonical file content: sorted keys, two-space indent, final newline."""
-        data = {key: self.entries[key].to_json() for key in sorted(self.entries)}
-        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        return _to_text(self.entries)
 
     def save(self) -> None:
-        """Write the catalog atomically (only when changed)."""
+        """Merge this catalog's changes into the file as it is now, atomically.
+
+        Nothing happens unless something changed. Otherwise, holding an exclusive lock
+        (``.<name>.lock`` beside the file, so other runs' saves wait; a person's editor
+        takes no lock), the file is read again and merged, key by key, comparing this
+        run's entries and the file's with the entries this catalog was loaded with:
+
+        - changed on one side only: that side's version, so the file keeps a person's
+          edit or another run's new entry, and this run's new entries, added examples and
+          removals (``prune``) land;
+        - changed on both sides: the file wins. Only this run's extra examples are still
+          appended (up to :data:`MAX_EXAMPLES`), and only when the file's entry makes the
+          same decision (alt, source, reviewed) as the one loaded (for an entry new on
+          both sides: as this run's);
+        - deleted in the file since it was loaded: it stays deleted (a person removed it
+          on purpose), whatever this run did to it. An entry this run added that the file
+          lacks is always added.
+
+        The merged result is written with ``atomic_write`` under the lock and becomes
+        this catalog's entries. A file that is no longer valid (a person is mid-edit) is
+        neither overwritten nor dropped: the error says so and nothing is written.
+
+        Raises:
+            ConfigError: the file on disk is not a valid catalog now.
+            RewriteError: the file (or its lock file) could not be written.
+        """
         if self.path is None or not self.dirty:
             return
-        from alttext.rewrite import atomic_write
+        from alttext.durable import atomic_write
 
-        atomic_write(self.path, self.to_text().encode("utf-8"))
+        with _locked(self.path):
+            try:
+                disk = _read(self.path)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}; this run's changes were not saved") from exc
+            merged = _reconcile(self._loaded, self.entries, disk)
+            if merged != disk:
+                atomic_write(self.path, _to_text(merged).encode("utf-8"))
+        self.entries = merged
+        self._loaded = dict(merged)
         self.dirty = False
 
     def __iter__(self) -> Iterator[tuple[str, CatalogEntry]]:
@@ -133,6 +199,66 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def _to_text(entries: dict[str, CatalogEntry]) -> str:
+    data = {key: entries[key].to_json() for key in sorted(entries)}
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _reconcile(
+    base: dict[str, CatalogEntry],
+    ours: dict[str, CatalogEntry],
+    disk: dict[str, CatalogEntry],
+) -> dict[str, CatalogEntry]:
+    """A three-way merge of the entries; the rules are in :meth:`Catalog.save`."""
+    merged = dict(disk)
+    for key in base.keys() | ours.keys():
+        loaded, mine, now = base.get(key), ours.get(key), disk.get(key)
+        if mine == loaded:
+            continue  # this run did not touch it: the file's version (or absence) stands
+        if now == loaded:
+            if mine is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = mine
+            continue
+        if mine is None or now is None:
+            continue  # removed on one side, changed on the other: the file decides
+        reference = loaded if loaded is not None else mine
+        if mine.same_decision(reference) and now.same_decision(reference):
+            merged[key] = now.with_examples(mine.examples)
+    return merged
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for ``path`` (on a lock file beside it; none without fcntl).
+
+    The catalog itself cannot carry the lock: ``atomic_write`` renames a new file over
+    it, and a lock on the old inode would not stop the next writer.
+    """
+    if sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    target = Path(os.path.realpath(path))  # a symlinked catalog shares its target's lock
+    lock_path = target.with_name(f".{target.name}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RewriteError(f"cannot lock {path}: {lock_path}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            # Some network and FUSE file systems have no flock: save as before, unlocked.
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise RewriteError(f"cannot lock {path}: {exc.strerror or exc}") from exc
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class _Pairs(list[tuple[str, Any]]):
