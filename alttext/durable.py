@@ -15,11 +15,21 @@ A run killed between writing a temporary file and renaming it (SIGKILL, a power 
 leaves the temporary file behind, a hidden file that would otherwise be published with
 the site. Temporary names carry the writing process's id, so a later run can tell such
 leftovers from another live run's files: :func:`sweep_leftovers` removes them.
+
+A replacement keeps what the page was besides its bytes: its permission bits, and its
+owner and group where the platform lets us (see :func:`_keep_owner`).
+
+A page changed by someone else between the read and the rename (an editor, a build
+still writing) is not overwritten: :func:`stage` records the page's identity and
+:func:`commit` compares it again just before the rename, and refuses the page if it
+differs. That narrows the window to the microseconds between that ``stat`` and the
+rename; it is not a lock (no portable one exists that other writers would honour).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import re
@@ -34,10 +44,12 @@ from alttext.errors import RewriteError
 
 __all__ = [
     "Staged",
+    "Swept",
     "atomic_write",
     "commit",
     "discard",
     "stage",
+    "sweep_directory",
     "sweep_leftovers",
     "sync_directories",
 ]
@@ -48,39 +60,58 @@ _TMP_NAME = re.compile(r"\..+\.(?P<pid>[0-9]+)-[A-Za-z0-9_]+" + re.escape(_TMP_S
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
+#: What identifies a version of a file: a rewrite in place changes its size or its
+#: modification time, a replacement its inode. (A change within the filesystem's
+#: timestamp granularity that keeps the size is not seen: no cheap check could see it.)
+Identity = tuple[int, int, int, int]
+
+
+def identity(info: os.stat_result) -> Identity:
+    """The identity of the file version ``info`` describes (see :func:`stage`)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 @dataclass(frozen=True, slots=True)
 class Staged:
     """A file's new content, written next to it but not yet durable nor in place."""
 
     target: Path
     tmp: str
+    #: The target as it was when its new content was worked out (``None``: it did not
+    #: exist); :func:`commit` refuses to replace a target that is no longer this.
+    was: Identity | None = None
 
 
-def _target(path: Path) -> tuple[Path, int]:
-    """The file to replace (a symlink's target: the link stays) and its permission bits."""
+def _target(path: Path) -> tuple[Path, os.stat_result | None]:
+    """The file to replace (a symlink's target: the link stays) and its ``stat``, if any."""
     # One lstat for the usual case; a full realpath would lstat every component of
     # every page's path.
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        return path, 0o644
+        return path, None
     if stat.S_ISLNK(info.st_mode):
         path = Path(os.path.realpath(path))
         try:
             info = os.stat(path)
         except FileNotFoundError:
-            return path, 0o644
-    return path, stat.S_IMODE(info.st_mode)
+            return path, None
+    return path, info
 
 
-def _write_tmp(target: Path, mode: int, data: bytes, *, durable: bool) -> str:
-    """Write ``data`` to a new temporary file beside ``target``, with permission bits ``mode``."""
+def _write_tmp(target: Path, info: os.stat_result | None, data: bytes, *, durable: bool) -> str:
+    """Write ``data`` to a new temporary file beside ``target``, as ``info`` describes it:
+    the same permission bits, owner and group (a new file: mode 0644, ours)."""
+    mode = stat.S_IMODE(info.st_mode) if info is not None else 0o644
     fd, tmp_name = _create_tmp(target)
     try:
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
+            if info is not None:
+                # Before the chmod: a chown may clear the setuid and setgid bits.
+                _keep_owner(fd, info)
             # Exactly the page's bits (the umask applied at creation); Windows has no
             # fchmod, and its chmod only sets the read-only flag.
             if hasattr(os, "fchmod"):
@@ -96,6 +127,44 @@ def _write_tmp(target: Path, mode: int, data: bytes, *, durable: bool) -> str:
             os.unlink(tmp_name)
         raise
     return tmp_name
+
+
+def _keep_owner(fd: int, page: os.stat_result) -> None:
+    """Give the temporary file ``fd`` the page's owner and group, as far as we may.
+
+    The rule (POSIX; Windows has no owners to keep): both are kept when we may change
+    them (root). When we may not change the owner (another user's page in a folder we
+    may write: any atomic save makes the page its writer's), the group is kept, so those
+    who read the page through its group (a web server) still can: the permission bits
+    are kept too. A group that cannot be kept either (one we are not a member of) fails
+    the page rather than change who may read it.
+
+    Raises:
+        OSError: the group cannot be kept.
+    """
+    if not hasattr(os, "fchown"):  # pragma: no cover - Windows
+        return
+    # One fstat: a new file's group is ours or, in a setgid folder, the folder's.
+    tmp = os.fstat(fd)
+    if (tmp.st_uid, tmp.st_gid) == (page.st_uid, page.st_gid):
+        return
+    try:
+        os.fchown(fd, page.st_uid, page.st_gid)
+        return
+    except OSError as exc:
+        # EINVAL: an id this user namespace cannot map (a rootless container).
+        if exc.errno not in (errno.EPERM, errno.EINVAL):
+            raise
+    if tmp.st_gid == page.st_gid:
+        return
+    try:
+        os.fchown(fd, -1, page.st_gid)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EINVAL):
+            raise
+        raise PermissionError(
+            exc.errno, f"cannot keep its group (gid {page.st_gid}): {exc.strerror}"
+        ) from exc
 
 
 _COUNTER = itertools.count()
@@ -118,36 +187,69 @@ def _create_tmp(target: Path) -> tuple[int, str]:
         return tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=_TMP_SUFFIX)
 
 
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What :func:`sweep_directory` found: the leftovers it removed, and what it kept."""
+
+    removed: list[Path]
+    #: Temporary files of other runs still going, by their process id: not ours to
+    #: remove (a caller says so, so that they are not a surprise).
+    kept: dict[int, list[Path]]
+
+
 def sweep_leftovers(directory: Path) -> list[Path]:
     """Remove the temporary files an interrupted run left in ``directory``; return them.
 
-    Only files named as :func:`_create_tmp` names them, by a process that no longer
-    exists: this process's own files and those of another run still going are kept. POSIX
-    only (elsewhere nothing is removed: there is no harmless way to ask whether a process
-    id is alive). A file that cannot be listed or removed is left where it is.
+    See :func:`sweep_directory`, which also says what it kept.
     """
+    return sweep_directory(directory).removed
+
+
+def sweep_directory(directory: Path) -> Swept:
+    """Remove the temporary files an interrupted run left in ``directory``.
+
+    Only files named as :func:`_create_tmp` names them, by a process that no longer
+    exists (or has ended and awaits reaping: a zombie): this process's own files and
+    those of another run still going are kept. POSIX only (elsewhere nothing is
+    removed: there is no harmless way to ask whether a process id is alive). A file
+    that cannot be listed or removed is left where it is.
+    """
+    swept = Swept([], {})
     if os.name != "posix":
-        return []
-    removed = []
+        return swept
     try:
         entries = list(os.scandir(directory))
     except OSError:
-        return []
+        return swept
+    me = os.getpid()
     for entry in entries:
         found = _TMP_NAME.fullmatch(entry.name)
-        if found is None or _alive(int(found["pid"])):
+        if found is None:
+            continue
+        pid = int(found["pid"])
+        if pid == me:
+            continue
+        if _alive(pid):
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    swept.kept.setdefault(pid, []).append(Path(entry.path))
             continue
         try:
             if entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
-                removed.append(Path(entry.path))
+                swept.removed.append(Path(entry.path))
         except OSError:
             continue
-    return removed
+    return swept
 
 
 def _alive(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 checks without signalling)."""
+    """Whether a process with this id exists and has not ended.
+
+    Signal 0 checks without signalling, but succeeds for a zombie too: a process that
+    has ended and whose parent has not reaped it yet (for a while after a kill, or for
+    ever in a container whose PID 1 does not reap). On Linux its state says so.
+    """
     if pid == os.getpid():
         return True
     try:
@@ -155,8 +257,24 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError, ValueError):
-        return pid > 0  # another user's process (or an id this platform cannot ask about)
-    return True
+        if pid <= 0:
+            return False  # another user's process (or an id this platform cannot ask about)
+    return not _ended(pid)
+
+
+def _ended(pid: int) -> bool:
+    """Whether Linux says process ``pid`` is a zombie (``Z``) or dead (``X``)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            line = file.read()
+    except OSError:  # no /proc mounted (or it just went): keep what kill said
+        return False
+    # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows
+    # the last ")".
+    fields = line[line.rfind(b")") + 1 :].split()
+    return bool(fields) and fields[0] in (b"Z", b"X")
 
 
 def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = None) -> None:
@@ -175,8 +293,8 @@ def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = No
     """
     tmp_name: str | None = None
     try:
-        target, mode = _target(path)
-        tmp_name = _write_tmp(target, mode, data, durable=True)
+        target, info = _target(path)
+        tmp_name = _write_tmp(target, info, data, durable=True)
         os.replace(tmp_name, target)
         tmp_name = None
         if dirs_to_sync is None:
@@ -191,25 +309,33 @@ def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = No
                 os.unlink(tmp_name)
 
 
-def stage(path: Path, data: bytes) -> Staged:
+def stage(path: Path, data: bytes, *, read: os.stat_result | None = None) -> Staged:
     """Write ``data`` beside ``path`` for a later :func:`commit`; ``path`` is untouched.
+
+    The commit replaces ``path`` only if it is still the version ``data`` was worked out
+    from: by default the one found now, or ``read``, the ``stat`` of the file whose bytes
+    were read (an ``os.fstat`` of the file read, or an ``os.stat`` just before reading:
+    it then also covers a change between that read and this call).
 
     Raises:
         RewriteError: the temporary file could not be written.
     """
     try:
-        target, mode = _target(path)
-        return Staged(target, _write_tmp(target, mode, data, durable=False))
+        target, info = _target(path)
+        tmp = _write_tmp(target, info, data, durable=False)
     except OSError as exc:
         raise RewriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    was = read if read is not None else info
+    return Staged(target, tmp, identity(was) if was is not None else None)
 
 
 def commit(staged: Iterable[Staged], dirs_to_sync: set[Path]) -> list[tuple[Staged, str]]:
     """Make every staged file durable with one barrier, then rename each into place.
 
-    The directories renamed into are added to ``dirs_to_sync`` (see
-    :func:`sync_directories`). Returns the files that could not be renamed, with why; their
-    temporary files are removed and their targets untouched.
+    A target that changed since it was staged (see :func:`stage`) is not replaced: it
+    keeps what its other writer wrote. The directories renamed into are added to
+    ``dirs_to_sync`` (see :func:`sync_directories`). Returns the files that were not
+    renamed, with why; their temporary files are removed and their targets untouched.
     """
     staged = list(staged)
     try:
@@ -219,6 +345,11 @@ def commit(staged: Iterable[Staged], dirs_to_sync: set[Path]) -> list[tuple[Stag
         return [(item, f"cannot write {item.target}: {exc.strerror or exc}") for item in staged]
     failed = []
     for item in staged:
+        # The last look before the rename (one stat): as close to it as we can be.
+        if _identity_now(item.target) != item.was:
+            failed.append((item, f"{item.target} changed during the run; re-run alttext fix"))
+            discard([item])
+            continue
         try:
             os.replace(item.tmp, item.target)
         except OSError as exc:
@@ -227,6 +358,15 @@ def commit(staged: Iterable[Staged], dirs_to_sync: set[Path]) -> list[tuple[Stag
             continue
         dirs_to_sync.add(item.target.parent)
     return failed
+
+
+def _identity_now(target: Path) -> Identity | None:
+    try:
+        return identity(os.stat(target))
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return (-1, -1, -1, -1)  # cannot tell: not the version staged against
 
 
 def discard(staged: Iterable[Staged]) -> None:
