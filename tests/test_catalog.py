@@ -258,3 +258,48 @@ def test_the_cli_reports_a_bad_catalog_with_exit_2_and_no_traceback(tmp_path: Pa
     result = cli("catalog", "show", str(path))
     assert result.exit_code == 2
     assert "appears twice" in result.stderr and "Traceback" not in result.output
+
+
+# --- merge ------------------------------------------------------------------------------
+
+
+def test_merge_reports_conflicts_combines_examples_and_exits_1(tmp_path: Path) -> None:
+    ours = write_catalog(
+        tmp_path / "ours.json",
+        {
+            H1: entry("Our reviewed alt", reviewed=True, examples=("a",)),
+            H2: entry("Same", examples=("a",)),
+        },
+    )
+    theirs = write_catalog(
+        tmp_path / "theirs.json",
+        {
+            H1: entry("Their reviewed alt", reviewed=True, examples=("b",)),
+            H2: entry("Same", examples=("b", "c", "d")),
+            H3: entry("New"),
+        },
+    )
+    result = cli("catalog", "merge", str(ours), str(theirs))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f'conflict {H1[:12]}: kept "Our reviewed alt" ({ours}), not "Their reviewed alt"'
+        f" ({theirs}); both reviewed"
+    ]
+    assert "took 1 entry (1 new, 0 reviewed over drafts), more examples on 2, 1 conflict;" in (
+        result.stdout
+    )
+    data = on_disk(ours)
+    assert data[H1]["alt"] == "Our reviewed alt" and data[H1]["examples"] == ["a", "b"]
+    assert data[H2]["examples"] == ["a", "b", "c"]  # capped
+    assert sorted(data) == [H1, H2, H3]
+
+
+def test_merge_without_conflicts_exits_0_and_prefers_reviewed(tmp_path: Path) -> None:
+    ours = write_catalog(tmp_path / "ours.json", {H1: entry("Draft", examples=("a",))})
+    theirs = write_catalog(
+        tmp_path / "theirs.json", {H1: entry("Reviewed", reviewed=True, examples=("b",))}
+    )
+    result = cli("catalog", "merge", str(ours), str(theirs))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert on_disk(ours)[H1] == entry("Reviewed", reviewed=True, examples=("b", "a"))

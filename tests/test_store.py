@@ -126,7 +126,7 @@ def test_catalog_merge_and_prune(tmp_path: Path) -> None:
     theirs.add(H1, "Reviewed alt", "human", "e")
     theirs.entries[H1] = theirs.entries[H1].__class__("Reviewed alt", "human", True, ("e",))
     theirs.add(H2, "Other", "backend:x", "e")
-    assert ours.merge(theirs) == 2
+    assert ours.merge(theirs).taken == 2
     assert ours.get(H1) is not None and ours.get(H1).alt == "Reviewed alt"  # type: ignore[union-attr]
     assert ours.prune([H1]) == [H2] and len(ours) == 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import click
@@ -132,17 +134,50 @@ def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
 def catalog_merge(catalog_file: Path, others: tuple[Path, ...]) -> None:
     """Merge OTHERS into CATALOG_FILE: new entries, and reviewed ones over drafts.
 
+    Entries both hold keep the examples of both. Two different alts of equal standing
+    (both reviewed, or both drafts) are a conflict: the entry CATALOG_FILE (or an
+    earlier OTHER) has stays, and each conflict is listed on stderr to decide by hand.
+    Exit status: 0 without conflicts, 1 when some were reported (the merge is saved
+    either way), 2 for an invalid catalog.
+
     \b
     Example:
       alttext catalog merge alttext.json ../other-site/alttext.json
     """
     from alttext.store.catalog import Catalog
 
+    added = replaced = examples = conflicts = 0
     with library_errors():
         store = Catalog.load(catalog_file)
-        taken = sum(store.merge(Catalog.load(other)) for other in others)
+        # Where each entry came from, to say which side of a conflict was kept.
+        origin = dict.fromkeys(store.entries, catalog_file)
+        for other in others:
+            result = store.merge(Catalog.load(other))
+            for conflict in result.conflicts:
+                click.echo(
+                    f"conflict {conflict.content_hash[:12]}: kept {_alt(conflict.kept.alt)}"
+                    f" ({origin[conflict.content_hash]}), not {_alt(conflict.other.alt)}"
+                    f" ({other}); both {'reviewed' if conflict.kept.reviewed else 'drafts'}",
+                    err=True,
+                )
+            origin.update(dict.fromkeys(result.added + result.replaced, other))
+            added += len(result.added)
+            replaced += len(result.replaced)
+            examples += len(result.examples)
+            conflicts += len(result.conflicts)
         store.save()
-    click.echo(f"took {taken} entr{'y' if taken == 1 else 'ies'}; {len(store)} in {catalog_file}")
+    taken = added + replaced
+    click.echo(
+        f"took {taken} entr{'y' if taken == 1 else 'ies'} ({added} new,"
+        f" {replaced} reviewed over drafts), more examples on {examples},"
+        f" {conflicts} conflict{'' if conflicts == 1 else 's'}; {len(store)} in {catalog_file}"
+    )
+    if conflicts:
+        sys.exit(1)
+
+
+def _alt(alt: str) -> str:
+    return json.dumps(alt, ensure_ascii=False) if alt else '"" (decorative)'
 
 
 @catalog_group.command("prune")

@@ -79,6 +79,32 @@ class CatalogEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class MergeConflict:
+    """Two different decisions of equal standing for one image; ``kept`` stays."""
+
+    content_hash: str
+    kept: CatalogEntry
+    other: CatalogEntry
+
+
+@dataclass(slots=True)
+class MergeResult:
+    """What :meth:`Catalog.merge` did, hash by hash."""
+
+    added: list[str] = field(default_factory=list)
+    #: Drafts replaced by the other catalog's reviewed entry.
+    replaced: list[str] = field(default_factory=list)
+    #: Shared entries that only gained examples.
+    examples: list[str] = field(default_factory=list)
+    conflicts: list[MergeConflict] = field(default_factory=list)
+
+    @property
+    def taken(self) -> int:
+        """Entries taken from the other catalog (new ones and reviewed over drafts)."""
+        return len(self.added) + len(self.replaced)
+
+
 @dataclass(slots=True)
 class Catalog:
     """An in-memory catalog bound to its file (which may not exist yet)."""
@@ -127,16 +153,33 @@ class Catalog:
         self.dirty = True
         return entry
 
-    def merge(self, other: Catalog) -> int:
-        """Take entries from ``other``: new ones, and reviewed ones over unreviewed ones."""
-        taken = 0
-        for key, theirs in other.entries.items():
+    def merge(self, other: Catalog) -> MergeResult:
+        """Take entries from ``other``: new ones, and reviewed ones over unreviewed ones.
+
+        An entry both hold keeps the examples of both (up to :data:`MAX_EXAMPLES`). Two
+        different alts of equal standing (both reviewed, or both drafts) are a conflict:
+        this catalog's entry stays, and the result lists it so a person can decide.
+        """
+        result = MergeResult()
+        for key, theirs in sorted(other.entries.items()):
             ours = self.entries.get(key)
-            if ours is None or (theirs.reviewed and not ours.reviewed):
+            if ours is None:
                 self.entries[key] = theirs
-                taken += 1
-        self.dirty = self.dirty or bool(taken)
-        return taken
+                result.added.append(key)
+                continue
+            if theirs.reviewed and not ours.reviewed:
+                self.entries[key] = theirs.with_examples(ours.examples)
+                result.replaced.append(key)
+                continue
+            if ours.alt != theirs.alt and ours.reviewed == theirs.reviewed:
+                result.conflicts.append(MergeConflict(key, ours, theirs))
+            grown = ours.with_examples(theirs.examples)
+            if grown is not ours:
+                self.entries[key] = grown
+                result.examples.append(key)
+        changed = result.taken or result.examples
+        self.dirty = self.dirty or bool(changed)
+        return result
 
     def prune(self, keep: Iterable[str]) -> list[str]:
         """Drop entries whose image is no longer used; return the dropped hashes."""
