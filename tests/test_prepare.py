@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, features
 
 from alttext.errors import ImageError, ImageFetchError, ImageRefused
@@ -195,3 +197,116 @@ def test_svg_without_a_rasteriser_says_what_to_install(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "resvg_py", None)
     with pytest.raises(ImageError, match="pip install resvg-py"):
         prepare_for_upload(SVG_ICON, "image/svg+xml")
+
+
+# --- SVG references: the renderer reads them from our disk, so none may leave the SVG ----
+
+SVG_NS = 'xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+
+
+def svg_with(body: str, *, before: str = "") -> bytes:
+    return f'{before}<svg {SVG_NS} width="200" height="80">{body}</svg>'.encode()
+
+
+def secret_png(path: Path) -> Path:
+    """A red picture standing for a private file the renderer must never draw."""
+    Image.new("RGB", (200, 80), "red").save(path)
+    return path
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    import base64
+
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<image href="{secret}" width="200" height="80"/>',
+        '<image xlink:href="{secret}" width="200" height="80"/>',
+        '<image href="secret.png" width="200" height="80"/>',
+        '<image href="./secret.png" width="200" height="80"/>',
+        '<image href="file://{secret}" width="200" height="80"/>',
+        '<image href="https://example.com/a.png" width="200" height="80"/>',
+        # resvg reads neither trimmed nor upper-case "data:" as inline data: a file name.
+        '<image href=" #x" width="200" height="80"/>',
+        '<image href="DATA:image/png;base64,AAAA" width="200" height="80"/>',
+        '<filter id="f"><feImage xlink:href="{secret}"/></filter>'
+        '<rect width="200" height="80" filter="url(#f)"/>',
+        '<use href="other.svg#shape"/>',
+        '<style>rect {{ fill: url("{secret}") }}</style><rect width="200" height="80"/>',
+        "<style>@import 'theme.css';</style>",
+        "<style>rect {{ fill: u\\72l(x.png) }}</style>",
+        '<rect width="200" height="80" style="fill: url( {secret} )"/>',
+        '<rect width="200" height="80" fill="url(other.svg#g)"/>',
+        '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{secret}"/>',
+    ],
+)
+def test_svg_referencing_anything_outside_itself_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str
+) -> None:
+    pytest.importorskip("resvg_py")
+    secret = secret_png(tmp_path / "secret.png")
+    monkeypatch.chdir(tmp_path)  # where resvg resolves relative references by default
+    svg = svg_with(body.format(secret=secret))
+    with pytest.raises(ImageRefused, match="SVG"):
+        prepare_for_upload(svg, "image/svg+xml")
+
+
+def test_svg_external_reference_is_named_in_the_refusal(tmp_path: Path) -> None:
+    pytest.importorskip("resvg_py")
+    secret = secret_png(tmp_path / "secret.png")
+    svg = svg_with(f'<image href="{secret}" width="200" height="80"/>')
+    with pytest.raises(ImageRefused, match=r"SVG references an external file: .*secret\.png"):
+        prepare_for_upload(svg, "image/svg+xml")
+
+
+def test_xml_stylesheet_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("resvg_py")
+    svg = svg_with("", before='<?xml-stylesheet href="theme.css" type="text/css"?>')
+    with pytest.raises(ImageRefused, match="xml-stylesheet"):
+        prepare_for_upload(svg, "image/svg+xml")
+
+
+def test_svg_inlining_an_svg_that_references_a_file_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("resvg_py")
+    secret = secret_png(tmp_path / "secret.png")
+    inner = svg_with(f'<image href="{secret}" width="200" height="80"/>')
+    for mime in ("image/svg+xml", "text/plain"):
+        svg = svg_with(f'<image href="{data_uri(inner, mime)}" width="200" height="80"/>')
+        with pytest.raises(ImageRefused, match="external file"):
+            prepare_for_upload(svg, "image/svg+xml")
+
+
+def test_svg_with_only_internal_references_is_rendered() -> None:
+    pytest.importorskip("resvg_py")
+    red = io.BytesIO()
+    Image.new("RGB", (20, 8), "red").save(red, "PNG")
+    svg = svg_with(
+        '<defs><rect id="r" width="100" height="80" fill="blue"/>'
+        '<linearGradient id="g"><stop offset="0" stop-color="lime"/></linearGradient></defs>'
+        "<style>@font-face { src: url(data:font/woff2;base64,AAAA) } .x { fill: url(#g) }</style>"
+        '<a href="https://example.com/"><use href="#r"/></a>'
+        f'<image x="100" href="{data_uri(red.getvalue(), "image/png")}" width="100" height="80"'
+        ' preserveAspectRatio="none"/>'
+    )
+    out, mime = prepare_for_upload(svg, "image/svg+xml")
+    image = decode(out).convert("RGB")
+    width, height = image.size
+    assert mime == "image/png"
+    assert image.getpixel((width // 4, height // 2)) == (0, 0, 255)  # the <use> of #r
+    assert image.getpixel((3 * width // 4, height // 2)) == (255, 0, 0)  # the inline PNG
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30))
+def test_any_href_but_a_fragment_or_data_is_refused(href: str) -> None:
+    pytest.importorskip("resvg_py")
+    from xml.sax.saxutils import quoteattr
+
+    svg = svg_with(f"<image href={quoteattr(href)} width='10' height='10'/>")
+    if href.startswith(("#", "data:")):
+        return
+    with pytest.raises(ImageRefused, match="external file"):
+        prepare_for_upload(svg, "image/svg+xml")

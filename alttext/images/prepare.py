@@ -4,21 +4,29 @@ Services take JPEG, PNG and WebP up to a size limit (WaveSpeed documents 20 MB).
 module passes such images through untouched and otherwise converts a copy: it downscales
 what is too large, takes the first frame of an animation, turns ICO / TIFF / BMP / AVIF
 (and HEIC when ``pillow-heif`` is installed) into PNG when there is transparency and JPEG
-otherwise, and rasterises SVG with ``resvg-py`` when installed. Every Pillow failure
-becomes an :class:`~alttext.errors.ImageError` subclass.
+otherwise, and rasterises SVG with ``resvg-py`` when installed, refusing an SVG that
+references any file or URL outside itself (the renderer would read it from our disk).
+Every Pillow failure becomes an :class:`~alttext.errors.ImageError` subclass.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import importlib
 import io
 import re
 import struct
-from typing import Any
+import tempfile
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
 
 from PIL import Image, ImageOps
 
 from alttext.errors import ImageError, ImageFetchError, ImageRefused
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 #: Formats every service we talk to accepts as they are.
 PASSTHROUGH = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -151,14 +159,19 @@ _UNIT_PX = {
 }
 
 
-def _svg_size(data: bytes) -> tuple[float, float]:
-    """The SVG's intrinsic size from its root ``width``/``height`` or ``viewBox``."""
+def _parse_svg(text: str) -> Element:
+    """The SVG's XML tree, parsed from the very text the renderer is given."""
     from defusedxml import ElementTree  # defused: SVG is XML from the web
 
     try:
-        root = ElementTree.fromstring(data)
-    except (SyntaxError, ValueError) as exc:  # ParseError; defusedxml's refusals
+        root: Element = ElementTree.fromstring(text)
+    except (SyntaxError, ValueError) as exc:  # ParseError; defusedxml's entity refusals
         raise ImageFetchError(f"not a readable SVG: {exc}") from exc
+    return root
+
+
+def _svg_size(root: Element) -> tuple[float, float]:
+    """The SVG's intrinsic size from its root ``width``/``height`` or ``viewBox``."""
 
     def length(name: str) -> float | None:
         match = _LENGTH.match(root.get(name) or "")
@@ -188,6 +201,108 @@ def _svg_size(data: bytes) -> tuple[float, float]:
     return 100.0, 100.0  # the size a browser gives an SVG that names none
 
 
+# --- what an SVG may reference ----------------------------------------------------------
+#
+# resvg loads every ``href`` that is not a ``data:`` URI or a ``#fragment`` from the local
+# disk: an absolute path as it is, a relative one against its resources directory (the
+# working directory when none is given). Its Python binding has no option to turn that
+# off, so an SVG from a page, or from any server, could make us render /etc/... or the
+# user's files and upload the picture to the captioning service. Every reference is
+# therefore checked here, on the tree parsed from the same text, and an SVG that names
+# anything outside itself is refused: a silent removal would caption a different picture.
+
+_XINCLUDE = "{http://www.w3.org/2001/XInclude}"
+_CSS_URL = re.compile(r"url\(", re.IGNORECASE)
+_CSS_IMPORT = re.compile(r"@import", re.IGNORECASE)
+_RASTER_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
+#: How deep ``data:`` SVGs inside SVGs are checked; deeper nesting is refused.
+_MAX_NESTING = 4
+
+
+def _check_references(root: Element, depth: int = 0) -> None:
+    """Refuse an SVG that references anything but itself and inline ``data:``.
+
+    Raises:
+        ImageRefused: an external ``href``, CSS ``url()``/``@import``, XInclude, or an
+            ``<?xml-stylesheet?>`` (checked by the caller on the raw text).
+    """
+    for element in root.iter():
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag.startswith(_XINCLUDE):
+            raise ImageRefused("SVG uses XInclude, which may read external files")
+        local = tag.rpartition("}")[2]
+        for name, value in element.attrib.items():
+            attribute = name.rpartition("}")[2]
+            # A hyperlink's target is never loaded to draw the picture.
+            if attribute == "href" and local != "a":
+                _check_href(value, depth)
+            elif attribute == "style":
+                _check_css(value)
+            elif "url(" in value.lower():
+                _check_css_urls(value)
+        if local == "style":
+            _check_css("".join(element.itertext()))
+
+
+def _check_href(value: str, depth: int) -> None:
+    # Exactly as resvg reads them: it does not trim, and only lower-case ``data:`` is inline.
+    if value.startswith("#"):
+        return
+    if not value.startswith("data:"):
+        raise ImageRefused(f"SVG references an external file: {value[:200]!r}")
+    _check_nested(value, depth)
+
+
+def _check_nested(uri: str, depth: int) -> None:
+    """An SVG inlined as a ``data:`` image is rendered too: hold it to the same rules."""
+    header, _, payload = uri[5:].partition(",")
+    try:
+        if header.strip().lower().endswith(";base64"):
+            data = base64.b64decode(re.sub(r"[\t\n\f\r ]", "", payload) + "==", validate=False)
+        else:
+            data = unquote_to_bytes(payload)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageRefused(f"SVG embeds an unreadable data: URI: {exc}") from exc
+    if data.startswith(_RASTER_MAGIC):
+        return
+    if data.startswith(b"\x1f\x8b"):
+        raise ImageRefused("SVG embeds a compressed SVG, which cannot be checked")
+    if depth + 1 >= _MAX_NESTING:
+        raise ImageRefused(f"SVG nests SVG images more than {_MAX_NESTING} deep")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # neither a raster image nor SVG text: nothing the renderer can draw
+    if "<" not in text:
+        return
+    _check_text(text, depth + 1)
+
+
+def _check_css(css: str) -> None:
+    # CSS escapes can spell ``url(`` or ``@import`` in ways a plain search cannot see.
+    if "\\" in css:
+        raise ImageRefused("SVG style uses CSS escapes, which could hide an external reference")
+    if _CSS_IMPORT.search(css):
+        raise ImageRefused("SVG style uses @import, which may load an external file")
+    _check_css_urls(css)
+
+
+def _check_css_urls(css: str) -> None:
+    for match in _CSS_URL.finditer(css):
+        target = css[match.end() :].lstrip(" \t\r\n\f").lstrip("'\"")
+        if not target.startswith(("#", "data:")):
+            raise ImageRefused(f"SVG references an external file: url({target[:200]}")
+
+
+def _check_text(text: str, depth: int = 0) -> Element:
+    """Parse SVG text and refuse it when it references anything outside itself."""
+    if "<?xml-stylesheet" in text:
+        raise ImageRefused("SVG uses <?xml-stylesheet?>, which may load an external file")
+    root = _parse_svg(text)
+    _check_references(root, depth)
+    return root
+
+
 def _rasterise_svg(data: bytes, max_side: int) -> bytes:
     """Render an SVG to PNG on white (a model sees transparency as black) at a usable size."""
     try:
@@ -196,7 +311,11 @@ def _rasterise_svg(data: bytes, max_side: int) -> bytes:
         raise ImageError(
             "SVG images need an SVG rasteriser to be captioned: pip install resvg-py"
         ) from exc
-    width, height = _svg_size(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImageFetchError("SVG is not UTF-8 text") from exc
+    width, height = _svg_size(_check_text(text))
     longest = max(width, height)
     target = min(max_side, max(SVG_MIN_SIDE, longest))
     scale = target / longest
@@ -205,12 +324,14 @@ def _rasterise_svg(data: bytes, max_side: int) -> bytes:
         if width >= height
         else {"height": max(1, round(height * scale))}
     )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ImageFetchError("SVG is not UTF-8 text") from exc
-    try:
-        png: bytes = resvg.svg_to_bytes(svg_string=text, background="#ffffff", **size)
-    except (ValueError, OSError) as exc:
-        raise ImageFetchError(f"SVG could not be rendered: {exc}") from exc
+    # Every reference was checked above; an empty resources directory as well means a
+    # relative path the check somehow missed resolves to nothing, not to the working
+    # directory (resvg's default).
+    with tempfile.TemporaryDirectory(prefix="alttext-svg-") as nowhere:
+        try:
+            png: bytes = resvg.svg_to_bytes(
+                svg_string=text, background="#ffffff", resources_dir=nowhere, **size
+            )
+        except (ValueError, OSError) as exc:
+            raise ImageFetchError(f"SVG could not be rendered: {exc}") from exc
     return png
