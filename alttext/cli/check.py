@@ -10,11 +10,13 @@ import click
 from alttext import __version__
 from alttext.cli import main
 from alttext.cli.options import (
+    UsageFailure,
     build_config,
     config_options,
     library_errors,
     output_stream,
     workers_option,
+    writable_output,
 )
 from alttext.config import FAIL_ON
 
@@ -75,7 +77,8 @@ def check(
 
     PATHS are HTML files or directories (searched recursively for *.html, *.htm,
     *.xhtml). Exit status: 0 = nothing at or above --fail-on, 1 = findings at or above
-    it, 2 = usage or configuration error.
+    it, or pages that could not be read, 2 = usage or configuration error (also: no HTML
+    file found).
 
     \b
     Examples:
@@ -97,10 +100,17 @@ def check(
         catalog=catalog,
         workers=workers,
     )
+    writable_output(output, "--output")  # before the scan, not after it
     progress = Progress("scanning", enabled=None if not quiet else False)
     with library_errors():
         report = run_check(paths, config, on_page=lambda _page: progress.advance())
     progress.close()
+    if report.files == 0:  # a wrong build path must not pass the gate
+        raise UsageFailure(
+            "no HTML files (*.html, *.htm, *.xhtml) under "
+            + ", ".join(str(p) for p in paths)
+            + (" (all excluded)" if config.exclude else "")
+        )
     with output_stream(output) as stream:
         if fmt == "json":
             from alttext.report.json_report import write_check_json
@@ -125,5 +135,6 @@ def check(
                 report.files, report.images, report.findings, report.errors, colour=colour
             ):
                 stream.write(line + "\n")
-    if report.failed(config.threshold()):
+    # A page that could not be read was not audited: the gate cannot pass it.
+    if report.failed(config.threshold()) or report.errors:
         sys.exit(1)

@@ -18,6 +18,7 @@ from alttext.cli.options import (
     config_options,
     library_errors,
     workers_option,
+    writable_output,
 )
 
 
@@ -132,6 +133,8 @@ def fix(
 
     from alttext.pipeline.fix import run_fix
     from alttext.progress import Progress
+    from alttext.report.text import printable
+    from alttext.scan.scanner import HTML_SUFFIXES
 
     if dry_run and patch_file:
         raise UsageFailure("--dry-run and --patch are alternatives; give one")
@@ -152,6 +155,16 @@ def fix(
         workers=workers,
         **backend_overrides(backend),
     )
+    # Checked before any work: a run that has paid for its captions must not fail then.
+    writable_output(patch_file, "--patch")
+    writable_output(report_file, "--report")
+    if config.catalog is not None and not estimate and not dry_run and not patch_file:
+        writable_output(config.catalog, "--catalog")
+    for output in (patch_file, report_file, config.catalog):
+        if output is not None and output.suffix.lower() in HTML_SUFFIXES:
+            raise UsageFailure(
+                f"{output} looks like a page: write the patch, report or catalog elsewhere"
+            )
     progress = Progress("captioning", enabled=False if quiet else None)
 
     def set_total(total: int) -> None:
@@ -171,6 +184,12 @@ def fix(
             )
         finally:
             progress.close()
+    if report.files == 0:
+        raise UsageFailure(
+            "no HTML files (*.html, *.htm, *.xhtml) under "
+            + ", ".join(str(p) for p in paths)
+            + (" (all excluded)" if config.exclude else "")
+        )
     if dry_run:
         sys.stdout.buffer.write(report.patch)
         sys.stdout.flush()
@@ -184,12 +203,14 @@ def fix(
     for outcome in report.failed:
         image = outcome.image
         click.echo(
-            f"{image.rel_page}:{image.line}:{image.column}: not fixed [{image.src or ''}]: "
-            f"{outcome.error}",
+            f"{printable(image.rel_page, 1000)}:{image.line}:{image.column}: not fixed "
+            f"[{printable(image.src or '')}]: {printable(outcome.error or '', 1000)}",
             err=True,
         )
     for error in report.errors:
-        click.echo(f"{error.file}: error {error.message}", err=True)
+        click.echo(
+            f"{printable(error.file, 1000)}: error {printable(error.message, 1000)}", err=True
+        )
     if report.leftovers_removed:
         click.echo(
             f"removed {report.leftovers_removed} temporary files left by an interrupted run",

@@ -84,6 +84,22 @@ def build_config(config_file: Path | None, **overrides: Any) -> Config:
         return base.merged(**overrides)
 
 
+def writable_output(path: Path | None, option: str) -> None:
+    """Refuse an output file that cannot be written, before any work (and any payment)
+    is done for it: a missing or read-only folder, a folder named like the file."""
+    if path is None:
+        return
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageFailure(f"{option} {path}: is a directory")
+    if not folder.is_dir():
+        raise UsageFailure(f"{option} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageFailure(f"{option} {path}: not writable")
+
+
 @contextmanager
 def output_stream(path: Path | None) -> Iterator[TextIO]:
     """The ``--output`` file (UTF-8) or stdout."""

@@ -63,20 +63,51 @@ class CheckReport:
 
 
 def scan_root(paths: Iterable[Path], site_root: Path | None) -> Path:
-    """The directory findings are reported relative to."""
+    """The site's root: where root-relative URLs (``/img/a.png``) start, and what reports
+    name pages relative to.
+
+    ``site_root`` when given; else the directory given, or the folder of the file given.
+    Several paths must agree on one: a directory among them that holds all the others,
+    or the one folder all the files given are in. Otherwise which folder ``/img/a.png``
+    means would be a guess (the working directory served another site's image): a
+    :class:`ConfigError` asks for ``--site-root``.
+    """
     if site_root is not None:
         return site_root
-    paths = list(paths)
-    if len(paths) == 1:
-        return paths[0] if paths[0].is_dir() else paths[0].parent
-    return Path.cwd()
+    folders = [p if p.is_dir() else p.parent for p in dict.fromkeys(paths)]
+    absolute = [os.path.abspath(folder) for folder in folders]
+    for folder, candidate in zip(folders, absolute, strict=True):
+        if all(a == candidate or a.startswith(candidate.rstrip(os.sep) + os.sep) for a in absolute):
+            return folder
+    raise ConfigError(
+        "the paths given are in different folders: give --site-root DIR, the folder "
+        "root-relative URLs like /img/a.png start from (it holds them all)"
+    )
+
+
+def html_files(paths: Iterable[Path], exclude: Iterable[str]) -> list[Path]:
+    """The HTML files under ``paths`` (as :func:`iter_html_files`), each file once: paths
+    that overlap (``site site/docs``) or a page reached twice (a symlink to another page)
+    would otherwise be audited twice, and rewritten or patched twice."""
+    seen: set[tuple[int, int]] = set()
+    files = []
+    for path in iter_html_files(paths, exclude):
+        try:
+            info = os.stat(path)
+        except OSError:  # reading it will say why
+            files.append(path)
+            continue
+        if (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            files.append(path)
+    return files
 
 
 def iter_pages(
     paths: Iterable[Path], config: Config, root: Path, *, with_context: bool = False
 ) -> Iterator[PageScan]:
     """Scan every HTML file under ``paths``, one page at a time."""
-    for path in iter_html_files(paths, config.exclude):
+    for path in html_files(paths, config.exclude):
         yield scan_file(path, root, with_context=with_context)
 
 
@@ -360,7 +391,7 @@ def run_check(
     """
     paths = list(paths)
     root = scan_root(paths, config.site_root)
-    files = list(iter_html_files(paths, config.exclude))
+    files = html_files(paths, config.exclude)
     report = CheckReport(root=root)
     for page in audit_pages(files, config, root, probe_factory=probe_factory):
         report.files += 1

@@ -29,7 +29,7 @@ from pathlib import Path
 from alttext.config import Config
 from alttext.durable import discard, sync_directories
 from alttext.errors import AltTextError
-from alttext.pipeline.check import audit_pages, scan_root
+from alttext.pipeline.check import audit_pages, html_files, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
 from alttext.pipeline.land import (
     Entry,
@@ -50,7 +50,7 @@ from alttext.pipeline.settle import Prepared, Preparer, Settled, may_need_alt
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import decode_html
 from alttext.scan.model import ImageElement
-from alttext.scan.scanner import iter_html_files, scan_text
+from alttext.scan.scanner import scan_text
 from alttext.spool import Spool
 
 __all__ = ["DEFAULT_JOBS", "FixReport", "Mode", "default_env", "run_fix"]
@@ -292,7 +292,7 @@ def _run(
             memo.pages.put(to_remember)
             to_remember.clear()
 
-    files = list(iter_html_files(paths, config.exclude))
+    files = html_files(paths, config.exclude)
     # Leftovers of an interrupted run go before anything is written (scan workers write
     # the pages they settle as soon as they have them).
     report.leftovers_removed = sweep(files) if mode == "write" else 0

@@ -15,21 +15,27 @@ _COLOURS = {Severity.ERROR: "\x1b[31m", Severity.WARNING: "\x1b[33m", Severity.I
 _BOLD, _DIM, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
 
 
-def _clean(text: str) -> str:
-    # Alt text and src come from the page: keep control characters out of the terminal.
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` as it may go to a terminal or CI log: control characters (escape
+    sequences, carriage returns, newlines that would forge a log line such as a GitHub
+    Actions ``::error`` command) become spaces, and a value over ``limit`` characters is
+    cut short (a ``data:`` URI can be megabytes long)."""
+    # Alt text, src and file names come from the pages, error messages from servers.
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 def format_finding(finding: Finding, *, colour: bool = False) -> str:
     """One finding as one line."""
-    src = f" [{_clean(finding.src)}]" if finding.src else ""
+    src = f" [{printable(finding.src)}]" if finding.src else ""
     label = finding.severity.label
     if colour:
         label = f"{_COLOURS[finding.severity]}{label}{_RESET}"
         src = f"{_DIM}{src}{_RESET}" if src else ""
     return (
-        f"{_clean(finding.file)}:{finding.line}:{finding.column}: {label} "
-        f"{finding.rule} {_clean(finding.message)}{src}"
+        f"{printable(finding.file, 1000)}:{finding.line}:{finding.column}: {label} "
+        f"{finding.rule} {printable(finding.message, 1000)}{src}"
     )
 
 
@@ -62,9 +68,9 @@ def render_text(
         if colour and finding.file != current:
             if current is not None:
                 yield ""
-            yield f"{_BOLD}{_clean(finding.file)}{_RESET}"
+            yield f"{_BOLD}{printable(finding.file, 1000)}{_RESET}"
             current = finding.file
         yield format_finding(finding, colour=colour)
     for error in errors:
-        yield f"{_clean(error.file)}: error {_clean(error.message)}"
+        yield f"{printable(error.file, 1000)}: error {printable(error.message, 1000)}"
     yield summary_line(files, images, findings, len(errors))

@@ -1,0 +1,123 @@
+"""How ``check`` and ``fix`` take their PATHS and outputs: one site root, each page once,
+outputs checked before any work, and nothing to scan as an error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import write
+from PIL import Image, PngImagePlugin
+
+from alttext.cli import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def described_png(path: Path, text: str, colour: str = "navy") -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 48), colour).save(path, pnginfo=info)
+
+
+@pytest.fixture
+def two_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Two sites with a /logo.png each, and an unrelated logo.png in the working directory:
+    # the image a root-relative URL means is not the working directory's.
+    monkeypatch.chdir(tmp_path)
+    described_png(tmp_path / "logo.png", "Unrelated file in the working directory", "green")
+    for name, colour in (("s1", "navy"), ("s2", "red")):
+        described_png(tmp_path / name / "logo.png", f"Logo of {name}", colour)
+        write(tmp_path / name / "i.html", '<html lang="en"><img src="/logo.png">\n')
+    return tmp_path
+
+
+def test_paths_in_different_folders_need_a_site_root(two_sites: Path) -> None:
+    for command in ("fix", "check"):
+        code, _, err = run(command, "s1", "s2", "--no-cache" if command == "fix" else "-q")
+        assert code == 2 and "give --site-root" in err
+    assert "alt=" not in (two_sites / "s1" / "i.html").read_text(encoding="utf-8")
+    # Each site on its own gets its own logo's alt.
+    for name in ("s1", "s2"):
+        code, _, err = run("fix", name, "--no-cache", "-q")
+        assert code == 0, err
+        assert f'alt="Logo of {name}"' in (two_sites / name / "i.html").read_text("utf-8")
+
+
+def test_overlapping_paths_and_aliases_give_each_page_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    described_png(tmp_path / "ov" / "img" / "a.png", "A navy rectangle")
+    write(tmp_path / "ov" / "sub" / "i.html", '<html lang="en"><img src="/img/a.png">\n')
+    write(tmp_path / "ov" / "real.html", '<html lang="en"><img src="img/a.png">\n')
+    os.symlink("real.html", tmp_path / "ov" / "alias.html")
+    args = ["fix", "ov", "ov/sub/i.html", "ov/sub", "ov", "--no-cache", "-q"]
+    code, _, err = run(*args, "--patch", "twice.patch")
+    assert code == 0, err
+    code, _, err = run("fix", "ov", "--no-cache", "-q", "--patch", "once.patch")
+    assert code == 0, err
+    once = (tmp_path / "once.patch").read_text(encoding="utf-8")
+    assert (tmp_path / "twice.patch").read_text(encoding="utf-8") == once
+    assert once.count("+++ ") == 2  # real.html (also behind alias.html) and sub/i.html
+    code, out, err = run(*args)
+    assert code == 0, err
+    assert "2 files scanned, 2 changed; 2 alts written" in out
+    assert (tmp_path / "ov" / "alias.html").is_symlink()
+
+
+def test_outputs_are_checked_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    described_png(tmp_path / "site" / "a.png", "A navy rectangle")
+    page = write(tmp_path / "site" / "index.html", '<html lang="en"><img src="a.png">\n')
+    before = page.read_bytes()
+    missing = str(tmp_path / "no" / "such" / "dir")
+    for option in (["--report", f"{missing}/r.json"], ["--catalog", f"{missing}/c.json"]):
+        code, _, err = run("fix", "site", "--no-cache", "-q", *option)
+        assert code == 2 and "does not exist" in err
+        assert page.read_bytes() == before  # nothing done, nothing paid for
+    code, _, err = run("fix", "site", "--no-cache", "-q", "--patch", "site/index.html")
+    assert code == 2 and "looks like a page" in err and page.read_bytes() == before
+    code, _, err = run("fix", "site", "--no-cache", "-q", "--report", "site")
+    assert code == 2 and "is a directory" in err
+    code, _, err = run("check", "site", "-q", "-o", f"{missing}/out.json")
+    assert code == 2 and "does not exist" in err
+
+
+def test_nothing_to_scan_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    write(tmp_path / "site" / "index.html", "<p>hi\n")
+    for args in (["check", "empty"], ["fix", "empty", "--no-cache"]):
+        code, _, err = run(*args)
+        assert code == 2 and "no HTML files" in err
+    code, _, err = run("check", "site", "--exclude", "*")
+    assert code == 2 and "(all excluded)" in err
+
+
+def test_check_fails_on_a_page_it_could_not_read(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write(site / "good.html", '<html lang="en"><img src="a.png" alt="A chart">\n')
+    (site / "bad.html").write_bytes(b"<img src=a.png alt=x>caf\xe9\n")  # not UTF-8
+    code, out, _ = run("check", str(site))
+    assert code == 1 and "bad.html: error" in out
+    (site / "bad.html").unlink()
+    assert run("check", str(site))[0] == 0
+
+
+def test_fix_output_cannot_forge_log_lines(tmp_path: Path) -> None:
+    # A src with a newline and a GitHub Actions workflow command, and an escape sequence.
+    site = tmp_path / "site"
+    write(site / "i.html", '<img src="x.png\n::error file=README.md::Injected\x1b[2J">\n')
+    code, _, err = run("fix", str(site), "--no-cache", "-q")
+    assert code == 1 and "not fixed" in err
+    assert not any(line.startswith("::error") for line in err.splitlines())
+    assert "\x1b" not in err
