@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import REPO
+from conftest import REPO, write
+from PIL import Image
 
 from alttext.cli import main
 from alttext.errors import ConfigError
@@ -303,3 +305,106 @@ def test_merge_without_conflicts_exits_0_and_prefers_reviewed(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert on_disk(ours)[H1] == entry("Reviewed", reviewed=True, examples=("b", "a"))
+
+
+# --- prune ------------------------------------------------------------------------------
+
+
+def image(path: Path, colour: str) -> str:
+    """Write a PNG; its sha256 (the catalog key)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (40, 30), colour).save(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def pruned_site(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A site showing ``used`` (and ``hosted``, by its public URL); a catalog with entries
+    for those and for an unused draft and an unused reviewed image."""
+    site = tmp_path / "site"
+    hashes = {
+        "used": image(site / "img" / "used.png", "red"),
+        "hosted": image(site / "img" / "hosted.png", "green"),
+        "draft": image(tmp_path / "gone" / "draft.png", "blue"),
+        "reviewed": image(tmp_path / "gone" / "reviewed.png", "yellow"),
+    }
+    write(
+        site / "index.html",
+        '<img src="img/used.png"><img src="https://docs.example.com/img/hosted.png">'
+        '<img src="img/missing.png"><img src="https://cdn.example.net/x.png">',
+    )
+    catalog = write_catalog(
+        tmp_path / "alttext.json",
+        {
+            hashes["used"]: entry("Used"),
+            hashes["hosted"]: entry("Hosted"),
+            hashes["draft"]: entry("Unused draft"),
+            hashes["reviewed"]: entry("Unused but reviewed", reviewed=True),
+        },
+    )
+    write(tmp_path / "alttext.toml", 'base_url = "https://docs.example.com/"\n')
+    return site, catalog, hashes
+
+
+def test_prune_keeps_reviewed_entries_and_lists_what_it_removes(
+    tmp_path: Path, pruned_site: tuple[Path, Path, dict[str, str]]
+) -> None:
+    site, catalog, hashes = pruned_site
+    config = ("--config", str(tmp_path / "alttext.toml"))
+    before = catalog.read_bytes()
+    dry = cli("catalog", "prune", str(catalog), str(site), *config, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f'would remove {hashes["draft"][:12]}  draft  "Unused draft"' in dry.stdout
+    assert "kept 1 reviewed entry no page uses (--include-reviewed removes them)" in dry.stdout
+    assert dry.stdout.endswith("1 would be removed, 3 kept\n")
+    assert catalog.read_bytes() == before
+
+    done = cli("catalog", "prune", str(catalog), str(site), *config)
+    assert done.exit_code == 0, done.output
+    assert f"removed {hashes['draft'][:12]}" in done.stdout
+    # The image under base_url is read from the site, as fix reads it: still used.
+    assert sorted(on_disk(catalog)) == sorted(
+        [hashes["used"], hashes["hosted"], hashes["reviewed"]]
+    )
+
+    everything = cli("catalog", "prune", str(catalog), str(site), *config, "--include-reviewed")
+    assert everything.exit_code == 0, everything.output
+    assert f"removed {hashes['reviewed'][:12]}  reviewed" in everything.stdout
+    assert "kept 0" not in everything.stdout and "reviewed entr" not in everything.stdout
+    assert sorted(on_disk(catalog)) == sorted([hashes["used"], hashes["hosted"]])
+
+
+def test_prune_says_which_references_it_could_not_read(
+    tmp_path: Path, pruned_site: tuple[Path, Path, dict[str, str]]
+) -> None:
+    site, catalog, _ = pruned_site
+    result = cli("catalog", "prune", str(catalog), str(site), "--dry-run")  # no base_url
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        "warning: 3 image references could not be read; entries for them may be kept or"
+        " removed wrongly:"
+    )
+    assert "index.html  img/missing.png: " in lines[2]
+    assert "index.html  https://cdn.example.net/x.png: a remote image (prune does not fetch)" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("content", [None, "image.png"])
+def test_prune_refuses_when_no_page_is_found(tmp_path: Path, content: str | None) -> None:
+    catalog = write_catalog(tmp_path / "alttext.json", {H1: entry("Cat")})
+    where = tmp_path / "public"
+    where.mkdir()
+    if content:
+        image(where / content, "red")
+    before = catalog.read_bytes()
+    result = cli("catalog", "prune", str(catalog), str(where))
+    assert result.exit_code == 2
+    assert "no HTML page found under" in result.stderr and "refusing to prune" in result.stderr
+    assert catalog.read_bytes() == before
+
+
+def test_prune_help_shows_its_examples() -> None:
+    result = cli("catalog", "prune", "--help")
+    assert "--include-reviewed" in result.output and "--dry-run   # list" in result.output

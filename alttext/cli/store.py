@@ -185,6 +185,11 @@ def _alt(alt: str) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @config_options
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--include-reviewed",
+    is_flag=True,
+    help="Remove unused reviewed entries too (by default a person's decision stays).",
+)
 def catalog_prune(
     catalog_file: Path,
     paths: tuple[Path, ...],
@@ -192,22 +197,54 @@ def catalog_prune(
     site_root: Path | None,
     exclude: tuple[str, ...],
     dry_run: bool,
+    include_reviewed: bool,
 ) -> None:
-    """Remove entries for images no page under PATHS uses any more.
+    """Remove the draft entries for images no page under PATHS shows any more.
+
+    PATHS must hold the built site: with no HTML page under them, prune refuses (exit
+    2). Reviewed entries stay unless --include-reviewed. Remote images are not
+    fetched: references prune cannot read are listed on stderr, since their entries
+    look unused.
 
     \b
-    Example:
+    Examples:
+      alttext catalog prune alttext.json site/ --dry-run   # list, change nothing
       alttext catalog prune alttext.json site/
+      alttext catalog prune alttext.json site/ --include-reviewed
     """
-    from alttext.pipeline.catalog import used_hashes
-    from alttext.store.catalog import Catalog
+    from alttext.pipeline.catalog import prune_catalog
 
     config = build_config(config_file, site_root=site_root, exclude=exclude)
     with library_errors():
-        store = Catalog.load(catalog_file)
-        dropped = store.prune(used_hashes(paths, config))
-        if not dry_run:
-            store.save()
-    for digest in dropped:
-        click.echo(f"{'would remove' if dry_run else 'removed'} {digest[:12]}")
-    click.echo(f"{len(dropped)} removed, {len(store)} kept")
+        report = prune_catalog(
+            catalog_file, paths, config, include_reviewed=include_reviewed, dry_run=dry_run
+        )
+    unread = report.used.unread
+    if unread:
+        click.echo(
+            f"warning: {len(unread)} image reference{'' if len(unread) == 1 else 's'}"
+            " could not be read; entries for them may be kept or removed wrongly:",
+            err=True,
+        )
+        for item in unread[:_SHOWN]:
+            what = item.src if item.src is not None else "(the page itself)"
+            click.echo(f"  {item.page}  {what}: {item.reason}", err=True)
+        if len(unread) > _SHOWN:
+            click.echo(f"  ... and {len(unread) - _SHOWN} more", err=True)
+    verb = "would remove" if dry_run else "removed"
+    for digest, entry in report.removed:
+        seen = f"  (seen: {', '.join(entry.examples)})" if entry.examples else ""
+        mark = "reviewed" if entry.reviewed else "draft"
+        click.echo(f"{verb} {digest[:12]}  {mark}  {_alt(entry.alt)}{seen}")
+    kept_reviewed = len(report.kept_reviewed)
+    if kept_reviewed:
+        click.echo(
+            f"kept {kept_reviewed} reviewed entr{'y' if kept_reviewed == 1 else 'ies'}"
+            " no page uses (--include-reviewed removes them)"
+        )
+    removed = "would be removed" if dry_run else "removed"
+    click.echo(f"{len(report.removed)} {removed}, {report.kept} kept")
+
+
+#: Unreadable references listed one by one before "... and N more".
+_SHOWN = 20

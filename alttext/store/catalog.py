@@ -181,10 +181,17 @@ class Catalog:
         self.dirty = self.dirty or bool(changed)
         return result
 
-    def prune(self, keep: Iterable[str]) -> list[str]:
-        """Drop entries whose image is no longer used; return the dropped hashes."""
+    def prune(self, keep: Iterable[str], *, include_reviewed: bool = False) -> list[str]:
+        """Drop entries whose image is no longer used; return the dropped hashes.
+
+        A reviewed entry is a person's work: it stays unless ``include_reviewed``.
+        """
         keep = set(keep)
-        dropped = sorted(k for k in self.entries if k not in keep)
+        dropped = sorted(
+            k
+            for k, entry in self.entries.items()
+            if k not in keep and (include_reviewed or not entry.reviewed)
+        )
         for key in dropped:
             del self.entries[key]
         self.dirty = self.dirty or bool(dropped)
