@@ -222,6 +222,28 @@ def test_no_source_at_all(site: Path) -> None:
         resolve_source(ref(site, srcset=" , ", lazy={"data-src": "  "}))
 
 
+@pytest.mark.parametrize(
+    ("srcset", "picture", "lazy"),
+    [
+        ("img/p0.png 1e308w, img/p1.png 1e309x", (), {}),
+        ("2x 3x 100w", (), {}),
+        ("img/p0.png 0x", (), {}),
+        (None, ("a.webp 0w",), {}),
+        (None, (), {"data-srcset": "a.png 1x 2x"}),
+    ],
+)
+def test_srcset_without_a_valid_candidate_says_so(
+    site: Path, srcset: str | None, picture: tuple[str, ...], lazy: dict[str, str]
+) -> None:
+    with pytest.raises(ImageFetchError, match="srcset has no valid candidate"):
+        resolve_source(ref(site, srcset=srcset, picture_srcsets=picture, lazy=lazy))
+
+
+def test_zero_density_candidate_is_not_chosen_over_src(site: Path) -> None:
+    chosen = resolve_source(ref(site, src="/static/photo.png", srcset="/static/big.png 0x"))
+    assert (chosen.attribute, chosen.reference) == ("src", "/static/photo.png")
+
+
 # --- data: URIs -------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alttext.images.srcset import Candidate, best, parse_srcset
+from alttext.images.srcset import Candidate, best, has_candidates, parse_srcset
 
 
 def test_width_descriptors() -> None:
@@ -58,6 +58,12 @@ def test_whitespace_variants() -> None:
         "a.png foo",  # unknown descriptor
         "a.png 1.5w",  # non-integer width
         "a.png 1e999x",  # infinite density
+        "a.png 0x",  # zero density
+        "a.png -0x",  # negative zero
+        "a.png 0.0e5x",  # zero, written otherwise
+        "a.png 1e-999x",  # rounds to zero
+        "a.png 00w",  # zero width, written otherwise
+        "a.png 1e308w",  # a width must be an integer
     ],
 )
 def test_invalid_candidates_are_dropped(value: str) -> None:
@@ -83,6 +89,16 @@ def test_parser_never_raises_on_arbitrary_text(value: str) -> None:
     for candidate in parse_srcset(value):
         assert candidate.url and candidate.url[0] not in " \t\n\f\r,"
         assert (candidate.width is None) != (candidate.density is None)
+        assert candidate.width is None or candidate.width > 0
+        assert candidate.density is None or 0 < candidate.density < float("inf")
+
+
+@given(st.text())
+def test_candidates_are_found_only_where_some_were_written(value: str) -> None:
+    if parse_srcset(value):
+        assert has_candidates(value)
+    if not has_candidates(value):
+        assert parse_srcset(value) == []
 
 
 @given(

@@ -51,7 +51,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit, ur
 from alttext.errors import ConfigError, ImageError, ImageFetchError, ImageRefused
 from alttext.images.fetch import NetworkPolicy, fetch
 from alttext.images.probe import probe
-from alttext.images.srcset import Candidate, best, parse_srcset
+from alttext.images.srcset import Candidate, best, has_candidates, parse_srcset
 from alttext.records import compact_pickle
 
 __all__ = [
@@ -238,6 +238,10 @@ def resolve_source(
     """
     choice = _choose(ref, prefer_lazy=prefer_lazy)
     if choice is None:
+        written = [ref.srcset or "", *ref.picture_srcsets, ref.lazy.get("data-srcset") or ""]
+        invalid = next((v for v in written if has_candidates(v)), None)
+        if invalid is not None:
+            raise ImageFetchError(f"srcset has no valid candidate: {invalid.strip()[:200]!r}")
         raise ImageFetchError("no image source: no src, srcset or lazy-load attribute")
     attribute, reference = choice
     return _resolve(reference, attribute, ref, _site(base_url))

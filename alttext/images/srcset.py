@@ -23,7 +23,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_TARGET_DENSITY", "DEFAULT_TARGET_WIDTH", "Candidate", "best", "parse_srcset"]
+__all__ = [
+    "DEFAULT_TARGET_DENSITY",
+    "DEFAULT_TARGET_WIDTH",
+    "Candidate",
+    "best",
+    "has_candidates",
+    "parse_srcset",
+]
 
 DEFAULT_TARGET_WIDTH = 1024
 DEFAULT_TARGET_DENSITY = 2.0
@@ -83,6 +90,15 @@ def parse_srcset(value: str) -> list[Candidate]:
             candidates.append(candidate)
 
 
+def has_candidates(value: str) -> bool:
+    """Whether ``value`` names any candidate at all, valid or not.
+
+    Tells a ``srcset`` whose every candidate was invalid (worth saying so) from one that
+    is empty: anything but whitespace and commas starts a candidate.
+    """
+    return bool(value.strip(_WS + ","))
+
+
 def _tokenize_descriptors(value: str, pos: int, out: list[str]) -> int:
     """Collect the descriptors after a URL into ``out``; return the position after them."""
     end = len(value)
@@ -132,8 +148,10 @@ def _parse_descriptors(url: str, descriptors: Sequence[str]) -> Candidate | None
             if width is not None or density is not None or height is not None:
                 return None
             density = float(number)
-            # float() of a valid literal may still be inf ("1e999x"): not a usable density.
-            if density < 0 or density == float("inf"):
+            # The standard drops only negatives; a 0x image is never chosen by a browser
+            # either, and float() of a valid literal may be inf ("1e999x") or round to 0
+            # ("1e-999x"): none of them says anything about the file.
+            if not 0 < density < float("inf"):
                 return None
         elif kind == "h" and _INT.match(number):
             if height is not None or density is not None:
