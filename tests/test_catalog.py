@@ -331,7 +331,9 @@ def pruned_site(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     write(
         site / "index.html",
         '<img src="img/used.png"><img src="https://docs.example.com/img/hosted.png">'
-        '<img src="img/missing.png"><img src="https://cdn.example.net/x.png">',
+        '<img src="img/missing.png"><img src="https://cdn.example.net/x.png">'
+        # A page's src reaches the terminal: no escape sequence or forged log line.
+        '<img src="img/\x1b[2J\n::error::forged.png">',
     )
     catalog = write_catalog(
         tmp_path / "alttext.json",
@@ -382,13 +384,15 @@ def test_prune_says_which_references_it_could_not_read(
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
     assert lines[0] == (
-        "warning: 3 image references could not be read; entries for them may be kept or"
+        "warning: 4 image references could not be read; entries for them may be kept or"
         " removed wrongly:"
     )
     assert "index.html  img/missing.png: " in lines[2]
     assert "index.html  https://cdn.example.net/x.png: a remote image (prune does not fetch)" in (
         result.stderr
     )
+    assert "index.html  img/ [2J ::error::forged.png: " in result.stderr
+    assert "\x1b" not in result.stderr and "\n::error" not in result.stderr
 
 
 @pytest.mark.parametrize("content", [None, "image.png"])

@@ -109,6 +109,7 @@ def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
     Example:
       alttext catalog show alttext.json --unreviewed
     """
+    from alttext.report.text import printable
     from alttext.store.catalog import Catalog
 
     with library_errors():
@@ -119,10 +120,11 @@ def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
             continue
         shown += 1
         mark = "reviewed" if entry.reviewed else "draft   "
-        alt = entry.alt if entry.alt else '"" (decorative)'
+        alt = printable(entry.alt, 1000) if entry.alt else '"" (decorative)'
         click.echo(f"{digest[:12]}  {mark}  {alt}")
         if entry.examples:
-            click.echo(f"{'':12}  {'':8}  seen: {', '.join(entry.examples)}  [{entry.source}]")
+            seen = printable(", ".join(entry.examples), 1000)
+            click.echo(f"{'':12}  {'':8}  seen: {seen}  [{printable(entry.source)}]")
     click.echo(f"{shown} of {len(store)} entries")
 
 
@@ -177,7 +179,10 @@ def catalog_merge(catalog_file: Path, others: tuple[Path, ...]) -> None:
 
 
 def _alt(alt: str) -> str:
-    return json.dumps(alt, ensure_ascii=False) if alt else '"" (decorative)'
+    """An alt for a terminal or CI log: quoted, control characters escaped."""
+    from alttext.report.text import printable
+
+    return printable(json.dumps(alt, ensure_ascii=False), 300) if alt else '"" (decorative)'
 
 
 @catalog_group.command("prune")
@@ -213,6 +218,7 @@ def catalog_prune(
       alttext catalog prune alttext.json site/ --include-reviewed
     """
     from alttext.pipeline.catalog import prune_catalog
+    from alttext.report.text import printable
 
     config = build_config(config_file, site_root=site_root, exclude=exclude)
     with library_errors():
@@ -227,13 +233,15 @@ def catalog_prune(
             err=True,
         )
         for item in unread[:_SHOWN]:
-            what = item.src if item.src is not None else "(the page itself)"
-            click.echo(f"  {item.page}  {what}: {item.reason}", err=True)
+            what = printable(item.src) if item.src is not None else "(the page itself)"
+            click.echo(
+                f"  {printable(item.page, 1000)}  {what}: {printable(item.reason)}", err=True
+            )
         if len(unread) > _SHOWN:
             click.echo(f"  ... and {len(unread) - _SHOWN} more", err=True)
     verb = "would remove" if dry_run else "removed"
     for digest, entry in report.removed:
-        seen = f"  (seen: {', '.join(entry.examples)})" if entry.examples else ""
+        seen = f"  (seen: {printable(', '.join(entry.examples))})" if entry.examples else ""
         mark = "reviewed" if entry.reviewed else "draft"
         click.echo(f"{verb} {digest[:12]}  {mark}  {_alt(entry.alt)}{seen}")
     kept_reviewed = len(report.kept_reviewed)
