@@ -300,3 +300,49 @@ def test_records_that_cross_processes_pickle_to_equal_copies() -> None:
     for record in records:
         copy = pickle.loads(pickle.dumps(record))
         assert copy == record and type(copy) is type(record)
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text()
+        found.update(int(child) for child in text.split())
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its parent may reap it
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="Linux only")
+def test_workers_end_when_their_run_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    for n in range(4000):  # enough pages that the workers are still busy at the kill
+        (site / f"d{n % 20}").mkdir(parents=True, exist_ok=True)
+        (site / f"d{n % 20}" / f"p{n}.html").write_text(f"<p>{n}</p><img src=a{n}.png>" * 20)
+    cmd = [sys.executable, "-m", "alttext", "check", str(site), "-q", "--workers", "2"]
+    run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
+            workers = _children(run.pid)
+            time.sleep(0.01)
+        assert len(workers) >= 2, "the run ended before its workers were seen"
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 10
+        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(w) for w in workers)
+    finally:
+        run.kill()
+        run.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -273,7 +274,34 @@ def _start_worker(
     keep: TagFilter | None,
 ) -> None:
     global _WORKER
+    _die_with_parent()
     _WORKER = PageAuditor(config, root, probe_factory, pick, audit=audit, keep=keep)
+
+
+#: The process that starts the scan workers (a forked worker inherits it).
+_PARENT = 0
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to end this worker when the process that started it dies.
+
+    A run killed outright (SIGKILL, the OOM killer) cannot stop its workers, which would
+    wait forever on a queue nobody reads, keeping their pids alive (so their temporary
+    files look like a live run's to the next run). Elsewhere nothing is done.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    pr_set_pdeathsig = 1
+    prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if _PARENT and os.getppid() != _PARENT:  # it died before the request took effect
+        os._exit(1)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
@@ -344,6 +372,8 @@ def audit_pages(
         [files[i : i + _FIRST_CHUNK] for i in range(0, first, _FIRST_CHUNK)]
         + [files[i : i + _CHUNK] for i in range(first, len(files), _CHUNK)]
     )
+    global _PARENT
+    _PARENT = os.getpid()
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=_start_method(),
