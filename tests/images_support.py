@@ -49,6 +49,11 @@ class ImageServer:
     seen: list[Seen] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     image: bytes = field(default_factory=png_bytes)
+    #: What ``/alternate`` answers, in turn: one body per request, round and round.
+    alternate: list[bytes] = field(
+        default_factory=lambda: [png_bytes(color="blue"), png_bytes(color="red")]
+    )
+    served: int = 0
 
     @property
     def base(self) -> str:
@@ -90,6 +95,10 @@ def _handler(state: ImageServer) -> type[BaseHTTPRequestHandler]:
             route, query = parts.path, parse_qs(parts.query)
             if route in ("/img.png", "/echo"):
                 self._send(200, state.image, "image/png")
+            elif route == "/alternate":
+                body = state.alternate[state.served % len(state.alternate)]
+                state.served += 1
+                self._send(200, body, "image/png")
             elif route == "/octet":
                 self._send(200, state.image, "application/octet-stream")
             elif route == "/untyped":

@@ -61,6 +61,7 @@ __all__ = [
     "LoadedImage",
     "ResolvedSource",
     "SourceKind",
+    "check_page",
     "load_image",
     "load_ref",
     "read_site_file",
@@ -245,6 +246,20 @@ def resolve_source(
         raise ImageFetchError("no image source: no src, srcset or lazy-load attribute")
     attribute, reference = choice
     return _resolve(reference, attribute, ref, _site(base_url))
+
+
+def check_page(ref: ImageRef) -> None:
+    """Refuse a page outside the site root, whatever its references are.
+
+    :func:`resolve_source` does this as it resolves a reference against the page; a
+    caller that shares one resolution among many pages (a root-relative ``/logo.png``
+    means the same everywhere) calls this for each page, so a page's verdict does not
+    depend on which page was seen first.
+
+    Raises:
+        ImageRefused: the page is not under ``ref.site_root``.
+    """
+    _page_location(ref, _site(None))
 
 
 def load_image(

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from alttext.config import Config
-from alttext.errors import AltTextError
+from alttext.errors import AltTextError, ImageFetchError, ImageRefused
 from alttext.images.fetch import NetworkPolicy
 from alttext.images.resolve import (
     LAZY_ATTRIBUTES,
     LoadedImage,
     ResolvedSource,
+    check_page,
     load_image,
     load_ref,
 )
@@ -50,22 +51,23 @@ class ImageLoader:
         self._memo: Recent[tuple[object, ...], tuple[LoadedImage | AltTextError, Reads]]
         self._memo = Recent()
         self._sources: Recent[tuple[object, ...], LoadedImage | AltTextError] = Recent()
+        # Each page's own verdict (``None``: inside the site root), apart from the memo of
+        # loads: a load shared by many pages must not carry one page's verdict to another.
+        self._pages: Recent[Path, ImageRefused | None] = Recent()
         self._reading: list[Read] = []
         #: The sources the last :meth:`load` read (or would have, when remembered):
         #: ``(kind, path under the site root, sha256)`` each; empty when it failed.
         self.last_read: tuple[Read, ...] = ()
 
     def load(self, image: ImageElement) -> LoadedImage:
-        attrs = image.attrs
-        lazy = tuple((k, attrs[k]) for k in LAZY_ATTRIBUTES if k in attrs)
-        src, srcset, base_href = attrs.get("src"), attrs.get("srcset"), image.base_href
-        # Root-relative, absolute and data: references mean the same on every page, so
-        # their resolution is shared across a site's folders.
-        page_dir: Path | None = image.page if base_href else image.page.parent
-        references = [src, srcset, *(v for _, v in lazy), *image.picture_srcsets]
-        if not base_href and all(r.strip().startswith(_PAGE_INDEPENDENT) for r in references if r):
-            page_dir = None
-        memo_key = (page_dir, src, srcset, lazy, image.picture_srcsets, base_href)
+        """Resolve and read an image, or raise its per-image error.
+
+        Raises:
+            AltTextError: the page is outside the site root, or the image could not be
+                resolved, read or identified.
+        """
+        self._check_page(image)
+        memo_key = _memo_key(image)
         if memo_key not in self._memo:
             ref = image_ref(image, self.site_root)  # resolves the page path: only when new
             self._reading = []
@@ -85,6 +87,19 @@ class ImageLoader:
             self._memo[memo_key] = (found.without_data(), self.last_read)
         return _unwrap(found)
 
+    def _check_page(self, image: ImageElement) -> None:
+        """Refuse every image of a page outside the site root, before any memo is read."""
+        if image.page not in self._pages:
+            try:
+                check_page(image_ref(image, self.site_root))
+                self._pages[image.page] = None
+            except ImageRefused as exc:
+                self._pages[image.page] = exc
+        refusal = self._pages[image.page]
+        if refusal is not None:
+            self.last_read = ()
+            raise refusal
+
     def _load_source(self, resolved: ResolvedSource) -> LoadedImage:
         # A local file by its path, a remote image by its URL, inline data by itself.
         key = (resolved.kind, resolved.path or resolved.url or resolved.reference)
@@ -102,14 +117,57 @@ class ImageLoader:
         self._reading.append((resolved.kind, resolved.rel_path, found.sha256))
         return found.from_attribute(resolved.attribute)
 
-    def reload(self, image: ImageElement) -> LoadedImage:
-        """Load an image's bytes again (after :meth:`load` returned it without them)."""
-        return load_ref(
+    def reload(self, image: ImageElement, expected_sha256: str | None = None) -> LoadedImage:
+        """Load an image's bytes again (after :meth:`load` returned it without them).
+
+        The bytes must be the ones first loaded: a caption is stored under the first
+        read's hash, so other bytes (a file rewritten meanwhile, a server that answers
+        each request with another picture) would be described and remembered as that
+        image everywhere it appears.
+
+        Args:
+            image: the element :meth:`load` was given.
+            expected_sha256: the hash the first load found. When not given, the one this
+                loader remembers for the element, if any.
+
+        Raises:
+            ImageFetchError: the image changed between reads.
+            AltTextError: the image can no longer be resolved, read or identified.
+        """
+        if expected_sha256 is None:
+            key = _memo_key(image)
+            first = self._memo[key][0] if key in self._memo else None
+            if isinstance(first, LoadedImage):
+                expected_sha256 = first.sha256
+        loaded = load_ref(
             image_ref(image, self.site_root),
             self.policy,
             base_url=self.config.base_url,
             allow_remote=self.config.remote,
         )
+        if expected_sha256 is not None and loaded.sha256 != expected_sha256:
+            raise ImageFetchError(
+                f"{loaded.origin}: the image changed between reads"
+                f" (sha256 {expected_sha256[:16]}... then {loaded.sha256[:16]}...)"
+            )
+        return loaded
+
+
+def _memo_key(image: ImageElement) -> tuple[object, ...]:
+    """What identifies an element's load: its references and the folder they resolve from.
+
+    Root-relative, absolute and data: references mean the same on every page, so their
+    resolution is shared across a site's folders (the page itself is checked apart, by
+    :meth:`ImageLoader._check_page`).
+    """
+    attrs = image.attrs
+    lazy = tuple((k, attrs[k]) for k in LAZY_ATTRIBUTES if k in attrs)
+    src, srcset, base_href = attrs.get("src"), attrs.get("srcset"), image.base_href
+    page_dir: Path | None = image.page if base_href else image.page.parent
+    references = [src, srcset, *(v for _, v in lazy), *image.picture_srcsets]
+    if not base_href and all(r.strip().startswith(_PAGE_INDEPENDENT) for r in references if r):
+        page_dir = None
+    return (page_dir, src, srcset, lazy, image.picture_srcsets, base_href)
 
 
 #: What one load read: ``(kind, path under the site root, sha256)`` per source.

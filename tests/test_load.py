@@ -1,0 +1,148 @@
+"""The fix pipeline's image loader: one load per reference, and no verdict borrowed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from images_support import ImageServer, png_bytes, serve
+
+from alttext.cli import main
+from alttext.config import Config
+from alttext.errors import ImageFetchError, ImageRefused
+from alttext.pipeline.load import ImageLoader
+from alttext.scan.model import ImageElement
+from alttext.scan.scanner import scan_text
+
+
+@pytest.fixture
+def server() -> Iterator[ImageServer]:
+    with serve() as state:
+        yield state
+
+
+def element(page: Path, html: str) -> ImageElement:
+    (image,) = scan_text(html, page, page.name)
+    return image
+
+
+def write_png(path: Path, colour: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes((64, 48), colour))
+    return path
+
+
+# --- a page outside the site root is refused, whichever page came first -----------------
+
+
+@pytest.fixture
+def two_roots(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``root/a.html`` inside the site root and ``other/b.html`` beside it, same image."""
+    root = tmp_path / "sr2" / "root"
+    write_png(root / "r.png", "navy")
+    inside, outside = root / "a.html", tmp_path / "sr2" / "other" / "b.html"
+    outside.parent.mkdir(parents=True)
+    for page in (inside, outside):
+        page.write_text('<p>x</p><img src="/r.png" width="64" height="48">\n', encoding="utf-8")
+    return root, inside, outside
+
+
+@pytest.mark.parametrize("outside_first", [False, True])
+@pytest.mark.parametrize("src", ["/r.png", "data:image/png;base64,{b64}", "http://{host}/r.png"])
+def test_outside_page_is_refused_in_either_order(
+    two_roots: tuple[Path, Path, Path], outside_first: bool, src: str
+) -> None:
+    import base64
+
+    root, inside, outside = two_roots
+    # Remote fetching off: the remote case is decided (refused) without a request.
+    loader = ImageLoader(Config(remote=False), root)
+    reference = src.format(
+        b64=base64.b64encode((root / "r.png").read_bytes()).decode(), host="example.com"
+    )
+    html = f'<img src="{reference}" width="64" height="48">'
+    pages = [outside, inside] if outside_first else [inside, outside]
+    verdicts: dict[Path, str] = {}
+    for page in pages:
+        try:
+            verdicts[page] = loader.load(element(page, html)).sha256
+        except (ImageRefused, ImageFetchError) as exc:
+            verdicts[page] = str(exc)
+    assert "outside the site root" in verdicts[outside]
+    assert "b.html" in verdicts[outside]
+    assert "outside the site root" not in verdicts[inside]
+
+
+@pytest.mark.parametrize("outside_first", [False, True])
+def test_fix_outside_page_verdict_does_not_depend_on_argument_order(
+    two_roots: tuple[Path, Path, Path], outside_first: bool
+) -> None:
+    root, inside, outside = two_roots
+    pages = [outside, inside] if outside_first else [inside, outside]
+    result = CliRunner().invoke(
+        main,
+        [
+            "fix",
+            *map(str, pages),
+            "--site-root",
+            str(root),
+            "--dry-run",
+            "--workers",
+            "1",
+            "--no-cache",
+        ],
+    )
+    output = result.stdout + result.stderr
+    assert "b.html' is outside the site root" in output
+    assert "a.html' is outside the site root" not in output
+    assert "a.html" in output  # ... and a.html was fixed (the dry run shows its diff)
+
+
+# --- the bytes sent to be described are the bytes first hashed --------------------------
+
+
+def test_reload_refuses_a_remote_image_that_changed_between_reads(
+    tmp_path: Path, server: ImageServer
+) -> None:
+    server.alternate = [png_bytes(color=c) for c in ("blue", "red", "green")]
+    page = tmp_path / "site" / "index.html"
+    page.parent.mkdir()
+    image = element(page, f'<img src="{server.base}/alternate" width="8" height="6">')
+    loader = ImageLoader(Config(allow_private_hosts=True), page.parent)
+    first = loader.load(image)
+    with pytest.raises(ImageFetchError, match="the image changed between reads"):
+        loader.reload(image)
+    # Another process's loader (fix's, after the scan workers) is told the hash to expect.
+    with pytest.raises(ImageFetchError, match=f"sha256 {first.sha256[:16]}"):
+        ImageLoader(Config(allow_private_hosts=True), page.parent).reload(
+            image, expected_sha256=first.sha256
+        )
+    assert server.served == 3
+
+
+def test_reload_of_an_unchanged_remote_image_returns_its_bytes(
+    tmp_path: Path, server: ImageServer
+) -> None:
+    server.alternate = [png_bytes(color="green")]
+    page = tmp_path / "site" / "index.html"
+    page.parent.mkdir()
+    image = element(page, f'<img src="{server.base}/alternate" width="8" height="6">')
+    loader = ImageLoader(Config(allow_private_hosts=True), page.parent)
+    first = loader.load(image)
+    again = loader.reload(image)
+    assert again.data == server.alternate[0] and again.sha256 == first.sha256
+
+
+def test_reload_refuses_a_local_file_rewritten_between_reads(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    logo = write_png(root / "logo.png", "navy")
+    image = element(root / "index.html", '<img src="logo.png" width="64" height="48">')
+    loader = ImageLoader(Config(), root)
+    first = loader.load(image)
+    write_png(logo, "red")
+    with pytest.raises(ImageFetchError, match=r"logo\.png: the image changed between reads"):
+        loader.reload(image)
+    with pytest.raises(ImageFetchError, match="changed between reads"):
+        ImageLoader(Config(), root).reload(image, expected_sha256=first.sha256)
