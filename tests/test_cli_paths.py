@@ -121,3 +121,23 @@ def test_fix_output_cannot_forge_log_lines(tmp_path: Path) -> None:
     assert code == 1 and "not fixed" in err
     assert not any(line.startswith("::error") for line in err.splitlines())
     assert "\x1b" not in err
+
+
+def test_a_page_a_patch_cannot_hold_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    described_png(tmp_path / "site" / "a.png", "A navy rectangle")
+    write(tmp_path / "site" / "utf8.html", '<html lang="en"><img src="a.png">\n')
+    wide = '\ufeff<html lang="en"><img src="a.png">\n'.encode("utf-16-le")
+    (tmp_path / "site" / "wide.html").write_bytes(wide)
+    code, _, err = run("fix", "site", "--no-cache", "-q", "--patch", "fix.patch")
+    assert code == 1 and "wide.html" in err and "cannot write a text patch" in err
+    patch = (tmp_path / "fix.patch").read_text(encoding="utf-8")
+    assert "+++ b/site/utf8.html" in patch and "wide.html" not in patch
+    # Written in place, the UTF-16 page is fine.
+    code, _, err = run("fix", "site", "--no-cache", "-q")
+    assert code == 0, err
+    assert 'alt="A navy rectangle"' in (tmp_path / "site" / "wide.html").read_bytes().decode(
+        "utf-16"
+    )

@@ -185,9 +185,10 @@ def page_rewrite(
         return Rewritten()
     try:
         splices = plan_splices(before, decoded, edits)
+        # A page a patch cannot hold (UTF-16) fails alone: the other pages' diffs stand.
+        return spliced(path, before, tuple(splices), decoded.encoding, mode, root)
     except AltTextError as exc:
         return Rewritten(error=not_rewritten(entries, str(exc)))
-    return spliced(path, before, tuple(splices), decoded.encoding, mode, root)
 
 
 def spliced(
