@@ -190,6 +190,16 @@ def test_every_rule_has_documentation() -> None:
         ("**Bold** text &amp; more", "Bold text & more"),
         ("bell\x07ringing,\u200bzero width", "Bell ringing, zero width"),
         ("Ox", "Ox"),
+        # A person's text embedded in the image keeps what only looks like markdown...
+        (
+            "Chart: under 5 °C < 10 °C in C# and my_var_name",
+            "Chart: under 5 °C < 10 °C in C# and my_var_name",
+        ),
+        ('A dog & cat "hi"', 'A dog & cat "hi"'),  # its own quotes
+        # ... while markup, even entity-encoded, and emphasis marks go.
+        ("&lt;script&gt;alert(1)&lt;/script&gt; text", "Alert(1) text"),
+        ("`code` and _emphasis_", "Code and emphasis"),
+        ("# Heading text", "Heading text"),
     ],
 )
 def test_polish(caption: str, alt: str) -> None:

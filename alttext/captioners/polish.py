@@ -14,9 +14,13 @@ import re
 from alttext.errors import NoCaption
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt
 
-_TAG = re.compile(r"<[^>]*>")
+# Markup only: a tag starts with a letter (or /letter), so "< 5 °C" is text. Matched
+# after entities are decoded, so "&lt;script&gt;" is markup too.
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _SPACE = re.compile(r"\s+")
-_MARKDOWN = re.compile(r"[*_`#]+")
+# Markdown emphasis and code marks around words, and heading marks at the start; not the
+# "_" inside my_var_name nor the "#" of C#.
+_MARKDOWN = re.compile(r"(?<![\w*_])[*_]+(?=[^\s*_])|(?<=[^\s*_])[*_]+(?![\w*_])|`+|^#+\s+")
 _LEAD_IN = re.compile(
     r"""^(?:
         (?:this|the)\s+(?:image|picture|photo(?:graph)?|graphic|screenshot|illustration)
@@ -60,11 +64,14 @@ def polish(caption: str, max_length: int = 125) -> str:
     >>> polish("<p>This image shows a red  bicycle\\nleaning on a wall.</p>")
     'A red bicycle leaning on a wall.'
     """
-    text = html.unescape(_TAG.sub(" ", caption))
+    text = _TAG.sub(" ", html.unescape(caption)).strip()
     text = _MARKDOWN.sub("", text)
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = _SPACE.sub(" ", text).strip().strip(_QUOTES).strip()
+    text = _SPACE.sub(" ", text).strip()
+    # A caption wrapped in quotes loses them; "A dog called "Rex"" keeps its own.
+    if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
+        text = text[1:-1].strip()
     for _ in range(2):  # "Caption: An image of ..." has two lead-ins
         text = _LEAD_IN.sub("", text).strip()
     if text and text[0].islower():
