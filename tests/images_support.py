@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import struct
 import threading
 import zlib
@@ -158,3 +159,51 @@ def serve() -> Iterator[ImageServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextmanager
+def trickle(mode: str, interval: float = 0.1, limit: float = 20.0) -> Iterator[str]:
+    """A raw TCP server that answers every request slowly, for deadline tests; yields its URL.
+
+    ``mode`` ``"header-bytes"`` sends a status line and then one header byte per
+    ``interval``; ``"headers"`` sends a whole new header line per ``interval``. Either is
+    quick enough that no read ever times out. It gives up after ``limit`` seconds.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1)
+            try:
+                conn.recv(65536)  # the request; its content does not matter
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                count = 0
+                while not stop.wait(interval) and count * interval < limit:
+                    count += 1
+                    if mode == "header-bytes":
+                        conn.sendall(b"X-Slow: " if count == 1 else b"z")
+                    else:
+                        conn.sendall(f"X-Slow-{count}: z\r\n".encode())
+            except OSError:
+                pass  # the client cut the connection: what the test wants
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/slow.png"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

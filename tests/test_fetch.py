@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from images_support import ImageServer, png_bytes, serve
+from images_support import ImageServer, png_bytes, serve, trickle
 
 from alttext.errors import ConfigError, ImageFetchError, ImageRefused
 from alttext.images.fetch import NetworkPolicy, address_refusal, fetch
@@ -207,6 +209,27 @@ def test_overall_deadline_with_injected_clock(server: ImageServer) -> None:
     policy = NetworkPolicy(allow_private_hosts=True, deadline=25)
     with pytest.raises(ImageFetchError, match="deadline of 25 s exceeded"):
         fetch(f"{server.base}/img.png", policy, clock=clock)
+
+
+@pytest.mark.parametrize("mode", ["header-bytes", "headers"])
+def test_deadline_covers_response_headers_trickled_in(mode: str) -> None:
+    # Each byte restarts the 5 s read timeout: only the overall deadline can end this.
+    policy = NetworkPolicy(allow_private_hosts=True, read_timeout=5, deadline=1)
+    with trickle(mode) as url:
+        started = time.monotonic()
+        with pytest.raises(ImageFetchError, match="deadline of 1 s exceeded"):
+            fetch(url, policy)
+        assert time.monotonic() - started < 5  # the server goes on for 20 s
+
+
+def test_deadline_watchdog_leaves_no_descriptor_and_no_late_cut(server: ImageServer) -> None:
+    policy = NetworkPolicy(allow_private_hosts=True, deadline=0.5)
+    fetch(f"{server.base}/img.png", policy)  # warm up: imports, lazily opened files
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        assert fetch(f"{server.base}/redirect/1", policy).data == server.image
+    time.sleep(0.6)  # past the deadline of fetches already finished: nothing to cut
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_deadline_already_spent_before_a_redirect_hop(server: ImageServer) -> None:

@@ -16,9 +16,10 @@ stream gigabytes. :func:`fetch` therefore, for every hop of a redirect chain:
   and ``assert_hostname`` pool options), so certificates are still verified;
 - follows redirects itself (requests' own redirect handling is off), re-checking each
   target, up to ``max_redirects``;
-- enforces connect and read timeouts per hop and an overall deadline across hops and the
-  body download (the body is read with ``read1``, so a server that drips one byte at a time
-  cannot stretch a read past the deadline by more than one read timeout);
+- enforces connect and read timeouts per hop and an overall deadline across the
+  connects, the response headers, the hops and the body download: a timer thread cuts
+  the connection when the deadline passes (:class:`~alttext.images.transport.Watchdog`),
+  so a server that drips its headers or body a byte at a time cannot stretch a fetch;
 - refuses a body over ``max_bytes`` by ``Content-Length`` before reading, and by counting
   decoded bytes while streaming;
 - sends no cookies, no auth and ignores proxy/netrc environment settings: requests go
@@ -198,6 +199,28 @@ def fetch(
         ImageRefused: a scheme, address or size the policy does not allow.
         ImageFetchError: DNS, connection, timeout, HTTP status, redirect loop, non-image type.
     """
+    # requests is imported here, on the first remote fetch, not with this module.
+    from alttext.images.transport import Watchdog
+
+    # The clock bounds each connect and read; the watchdog cuts what the clock cannot see,
+    # a server trickling its headers or body a byte at a time (see Watchdog).
+    with Watchdog(policy.deadline) as watchdog:
+        try:
+            fetched = _fetch(url, policy, resolver, clock)
+        except ImageFetchError as exc:
+            if watchdog.stop():
+                raise ImageFetchError(
+                    f"deadline of {policy.deadline:g} s exceeded for {url}"
+                ) from exc
+            raise
+        if watchdog.stop():  # cut short, the body may be truncated
+            raise ImageFetchError(f"deadline of {policy.deadline:g} s exceeded for {url}")
+    return fetched
+
+
+def _fetch(
+    url: str, policy: NetworkPolicy, resolver: Resolver, clock: Callable[[], float]
+) -> FetchedResource:
     deadline = clock() + policy.deadline
     current = _clean_url(url, policy)
     for _hop in range(policy.max_redirects + 1):

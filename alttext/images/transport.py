@@ -11,13 +11,19 @@ auth, no proxy or netrc settings from the environment.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import SplitResult, urlunsplit
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from alttext.errors import ImageFetchError, ImageRefused
 
@@ -33,12 +39,135 @@ _CHUNK = 64 * 1024
 Timeouts = Callable[[], tuple[float, float]]
 
 
+class Watchdog:
+    """Cuts every connection of one fetch when its overall deadline passes.
+
+    Socket timeouts bound each read, and every byte that arrives starts the next read's
+    timeout afresh: a server that sends its status line and then one header byte a second
+    (or a new header every half second) would hold a fetch for as long as it likes, and
+    http.client reads the headers before any of our code sees the response. A check of
+    the clock between reads cannot help there, so a timer thread does it: when the
+    deadline passes it shuts down each socket the fetch opened, and the read blocked in
+    the fetching thread returns at once (EOF or an error), however the server trickles.
+
+    The sockets are registered as they connect (:class:`_WatchedHTTPConnection`) through
+    a thread-local, as a duplicate descriptor: ``shutdown`` acts on the socket itself, so
+    a duplicate reaches it even after TLS has taken over the original descriptor, and a
+    duplicate we hold can never be a descriptor the system has since given to someone
+    else. The connect itself is already bounded by the connect timeout, which
+    :func:`~alttext.images.fetch.fetch` cuts to what is left of the deadline.
+
+    Use as a context manager around the whole fetch; :meth:`stop` says whether the
+    deadline cut it (then whatever the fetch returned may be truncated).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._expired = False
+        self._stopped = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    @property
+    def expired(self) -> bool:
+        """Whether the deadline passed before :meth:`stop`."""
+        return self._expired
+
+    def __enter__(self) -> Watchdog:
+        _active.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+        _active.watchdog = None
+        for sock in self._sockets:
+            sock.close()
+
+    def stop(self) -> bool:
+        """Stop watching; ``True`` when the deadline had already cut the fetch."""
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
+        return self._expired
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut ``sock`` when the deadline passes (at once, when it already has)."""
+        duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+        with self._lock:
+            self._sockets.append(duplicate)
+            if self._expired:
+                _cut(duplicate)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._expired = True
+            for sock in self._sockets:
+                _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the peer: nothing left to cut
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Active(threading.local):
+    watchdog: Watchdog | None = None
+
+
+_active = _Active()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """A connection that hands its socket to the fetch's :class:`Watchdog`."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        if _active.watchdog is not None:
+            _active.watchdog.watch(sock)
+        return sock
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    """The TLS connection that hands its (pre-TLS) socket to the :class:`Watchdog`."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        if _active.watchdog is not None:
+            _active.watchdog.watch(sock)
+        return sock
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 class PinnedAdapter(HTTPAdapter):
-    """An adapter whose TLS name checks use the original host while the URL holds its IP."""
+    """An adapter whose TLS name checks use the original host while the URL holds its IP,
+    and whose connections a :class:`Watchdog` can cut."""
 
     def __init__(self, server_hostname: str) -> None:
         super().__init__(max_retries=0)
         self._server_hostname = server_hostname
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
