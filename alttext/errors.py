@@ -75,6 +75,11 @@ class CaptionAPIError(CaptionError):
         self.code = code
 
 
+class CredentialsRejected(CaptionAPIError, ConfigError):
+    """The service refused the request's credentials (HTTP 401): every later request of
+    the run would be refused too, so the run stops as for any configuration error."""
+
+
 class CaptionTimeout(CaptionError):
     """No caption arrived before the deadline.
 

@@ -141,3 +141,24 @@ def test_a_page_a_patch_cannot_hold_fails_alone(
     assert 'alt="A navy rectangle"' in (tmp_path / "site" / "wide.html").read_bytes().decode(
         "utf-16"
     )
+
+
+def test_a_refused_api_key_stops_the_run_as_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servers.wavespeed import WaveSpeedServer
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for n in range(6):  # six distinct images: one refused request, not six
+        Image.new("RGB", (64, 48 + n), "teal").save(site / f"i{n}.png")
+        write(site / f"p{n}.html", f'<html lang="en"><img src="i{n}.png">\n')
+    before = {p: p.read_bytes() for p in site.glob("*.html")}
+    monkeypatch.setenv("WAVESPEED_API_KEY", "wrong-key")
+    with WaveSpeedServer() as server:
+        args = ["fix", str(site), "--backend", "wavespeed", "--api-base", server.url]
+        code, out, err = run(*args, "--rate", "0", "--jobs", "1", "--sync", "--no-cache", "-q")
+        assert code == 2, err
+        assert "the API key was refused" in err and "wrong-key" not in err + out
+        assert len(server.requests()) == 1  # the first keyed request (an upload) and no more
+    assert {p: p.read_bytes() for p in site.glob("*.html")} == before

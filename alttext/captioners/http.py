@@ -26,7 +26,13 @@ from urllib.parse import urlsplit
 
 from alttext import __version__
 from alttext.captioners.retry import Clock, RetryPolicy, Sleep
-from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, redact
+from alttext.errors import (
+    CaptionAPIError,
+    CaptionTimeout,
+    ConfigError,
+    CredentialsRejected,
+    redact,
+)
 
 if TYPE_CHECKING:
     # Imported when the first request is sent: ~0.1 s of start-up that a run answered
@@ -334,6 +340,8 @@ class HttpClient:
                 response.close()
                 self.sleep(delay)
                 continue
+            if response.status_code == 401 and auth:
+                raise self.status_error(response, what=what, rejected=CredentialsRejected)
             raise self.status_error(response, what=what)
 
     def _refuse_if_unreachable(self, host: str, what: str) -> None:
@@ -392,12 +400,22 @@ class HttpClient:
             )
         return (lambda _p: False), CaptionAPIError(f"{what}: request failed: {reason}")
 
-    def status_error(self, response: requests.Response, *, what: str) -> CaptionAPIError:
-        """A ``CaptionAPIError`` describing an error answer (key redacted, body truncated)."""
+    def status_error(
+        self,
+        response: requests.Response,
+        *,
+        what: str,
+        rejected: type[CaptionAPIError] = CaptionAPIError,
+    ) -> CaptionAPIError:
+        """A ``CaptionAPIError`` describing an error answer (key redacted, body truncated);
+        ``rejected``: the class to raise (:class:`CredentialsRejected` for a refused key)."""
         body = self.redact(response.text[:BODY_LIMIT])
         message = self.redact(server_message(body)) or response.reason or "no message"
-        return CaptionAPIError(
-            f"{what}: {self.service} answered HTTP {response.status_code}: {message}",
+        advice = ""
+        if rejected is CredentialsRejected:
+            advice = " (the API key was refused: check it; the run stops here)"
+        return rejected(
+            f"{what}: {self.service} answered HTTP {response.status_code}: {message}{advice}",
             status=response.status_code,
             body=body,
         )

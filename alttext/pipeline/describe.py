@@ -27,7 +27,7 @@ from alttext.captioners.base import (
 )
 from alttext.captioners.polish import polish
 from alttext.config import Config
-from alttext.errors import AltTextError, redact
+from alttext.errors import AltTextError, ConfigError, redact
 from alttext.store.cache import CacheKey, CaptionCache
 from alttext.store.catalog import Catalog
 
@@ -216,6 +216,8 @@ class Describer:
     #: described once per run anyway, and an answer for one page's language must not
     #: become the "catalog" decision for a page in another language in the same run.
     _decided: Catalog | None = field(init=False, default=None)
+    #: The configuration error a backend answered with (a refused key): no request after it.
+    _refused: ConfigError | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._decided = self.catalog.snapshot() if self.catalog is not None else None
@@ -293,9 +295,14 @@ class Describer:
             context=context or CaptionContext(),
             task_key=key.digest(),
         )
+        if self._refused is not None:
+            raise self._refused  # an image queued before the first refusal: not sent
         self._count("api_calls")
         try:
             result = self.captioner.caption(request)
+        except ConfigError as exc:
+            self._refused = exc  # a refused key: every other image would fail the same way
+            raise
         except AltTextError as exc:
             self._count("failed")
             return Described(alt=None, origin=None, backend=self.captioner.name, error=str(exc))

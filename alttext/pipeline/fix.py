@@ -392,7 +392,8 @@ def _run(
                             raise AltTextError(
                                 "the page changed (or became unreadable) during the run"
                             )
-                        image_input = replace(image_input, data=loader.reload(image).data)
+                        data = loader.reload(image, expected_sha256=loaded.sha256).data
+                        image_input = replace(image_input, data=data)
                     except AltTextError as exc:  # changed on disk since the worker read it
                         results[key] = Described(alt=None, origin=None, error=str(exc))
                         continue

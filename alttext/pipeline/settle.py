@@ -246,7 +246,7 @@ class Preparer:
             if key not in self._embedded:
                 from alttext.captioners.metadata import read_embedded_alt
 
-                data = loaded.data or loader.reload(image).data
+                data = loaded.data or loader.reload(image, expected_sha256=loaded.sha256).data
                 self._embedded[key] = read_embedded_alt(data, loaded.mime, image.lang)
             embedded = self._embedded[key]
         if loaded.data:  # the bytes stay in the worker
