@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -317,3 +318,134 @@ def test_rerun_removes_temporary_files_a_kill_during_a_commit_left(
     finally:
         live.kill()
         live.communicate()
+
+
+#: Enough pages for scan workers (and more than their window of chunks in flight).
+BIG = 320
+#: The first page whose image no earlier page has (a backend image): from the fifth,
+#: with one caption thread, the run waits for a slot while its scan workers wait too.
+NEW_IMAGES_FROM = 100
+
+
+def make_big_site(root: Path) -> dict[Path, bytes]:
+    """320 XHTML pages of one image each: red or green but for 6 pages from page 100."""
+    (root / "img").mkdir(parents=True)
+    for index, colour in enumerate(COLOURS):
+        Image.new("RGB", (48 + index, 32), colour).save(root / "img" / f"{colour}.png")
+    folder = root / "pages"
+    folder.mkdir()
+    for page in range(BIG):
+        colour = COLOURS[page % 2]
+        if 0 <= page - NEW_IMAGES_FROM < len(COLOURS) - 2:
+            colour = COLOURS[2 + page - NEW_IMAGES_FROM]
+        (folder / f"page{page:03d}.html").write_text(
+            "<!DOCTYPE html>\n"
+            f'<html lang="en"><head><meta charset="utf-8" /><title>Page {page}</title></head>\n'
+            f'<body><h1>Page {page}</h1><p><img src="../img/{colour}.png" /></p></body></html>\n',
+            encoding="utf-8",
+        )
+    return {p: p.read_bytes() for p in sorted(root.rglob("*.html"))}
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes ``pid`` started, and theirs (scan workers, a fork server)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "stat").read_bytes()
+            except OSError:
+                continue  # ended meanwhile
+            parents[int(entry.name)] = int(line[line.rfind(b")") + 1 :].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    try:
+        line = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    return line[line.rfind(b")") + 1 :].split()[0] not in (b"Z", b"X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals, /proc")
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("to", ["process", "group"])
+def test_a_signal_mid_run_cleans_up_says_so_and_exits_128_plus_signo(
+    tmp_path: Path, server: WaveSpeedServer, signum: int, code: int, to: str
+) -> None:
+    """``kill`` (the process), or Ctrl-C and a CI runner's stop (its process group)."""
+    site = tmp_path / "site"
+    originals = make_big_site(site)
+    cache = tmp_path / "cache"
+    # Red and green are captioned already (a run over two pages): scan workers settle
+    # and write the pages that have them. The other six go to the backend.
+    warm = tmp_path / "warm"
+    (warm / "pages").mkdir(parents=True)
+    for page in sorted(originals)[:2]:
+        shutil.copy(page, warm / "pages" / page.name)
+    shutil.copytree(site / "img", warm / "img")
+    warmed = subprocess.run(
+        fix_command(warm, server, cache), env=fix_env(), capture_output=True, timeout=90, cwd=REPO
+    )
+    assert warmed.returncode == 0, warmed.stderr.decode()
+    # Each task takes six polls (seconds): four fill the slots of the one caption
+    # thread, and the fifth new image waits, with the scan workers, until the signal.
+    server.default_plan = Plan(polls_to_finish=6)
+    command = [*fix_command(site, server, cache), "--jobs", "1", "--workers", "2"]
+    proc = subprocess.Popen(
+        command,
+        env=fix_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    first = sorted(originals)[0]
+    try:
+        wait_for(
+            lambda: (
+                any(t.polls > 0 for t in list(server.tasks.values()))
+                and first.read_bytes() != originals[first]
+            ),
+            proc,
+            "a page replaced and a task polled",
+        )
+        workers = descendants(proc.pid)
+        assert len(workers) >= 2, workers
+        if to == "group":
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == code, err.decode()
+    assert err.decode().splitlines()[-1] == (
+        "interrupted: pages already replaced are complete, the others are unchanged; "
+        "run the same command again to finish"
+    )
+    assert "Traceback" not in err.decode() and "Aborted!" not in err.decode()
+    assert not any(running(pid) for pid in workers)
+    assert temp_files(site) == []
+    replaced = {path for path, before in originals.items() if assert_whole(path, before)}
+    assert first in replaced and len(replaced) < BIG
+    assert all(images_without_alt(path) == [] for path in replaced)
+
+    for task in list(server.tasks.values()):
+        task.plan = Plan(polls_to_finish=task.polls + 1)
+    server.default_plan = Plan(polls_to_finish=1)
+    rerun = subprocess.run(command, env=fix_env(), capture_output=True, timeout=120, cwd=REPO)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert all(assert_whole(path, before) for path, before in originals.items())
+    assert all(images_without_alt(path) == [] for path in originals)
+    assert temp_files(site) == []
