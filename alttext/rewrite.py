@@ -28,6 +28,7 @@ from pathlib import Path
 from alttext.durable import atomic_write, sync_directories
 from alttext.errors import RewriteError, ScanError
 from alttext.scan.encoding import DecodedHTML, decode_html
+from alttext.scan.tokens import ascii_lower
 
 __all__ = [
     "PATCH_ENCODING",
@@ -51,14 +52,16 @@ PATCH_ERRORS = "surrogateescape"
 
 # The attribute grammar of alttext.scan.tokens (the tokenizer that found the tag), repeated
 # here on purpose: the rewriter must split a tag into attributes exactly as the scanner
-# did, and it needs each attribute's position, which the scanner does not keep.
-_NAME = r"[^\s/>][^\s/>=]*+"
+# did, and it needs each attribute's position, which the scanner does not keep. Only
+# HTML's ASCII whitespace separates: a no-break space belongs to the name or value.
+_SP = r"\t\n\f\r\x20"  # inside a character class
+_NAME = rf"[^{_SP}/>][^{_SP}/>=]*+"
 _ATTR = re.compile(
-    r"""[\s/]*+(?P<name>""" + _NAME + r""")"""
-    r"""(?:\s*+=\s*+(?:"(?P<dq>[^"]*+)"|'(?P<sq>[^']*+)'|(?P<uq>[^\s>]*+)))?+"""
+    rf"""[{_SP}/]*+(?P<name>{_NAME})"""
+    rf"""(?:[{_SP}]*+=[{_SP}]*+(?:"(?P<dq>[^"]*+)"|'(?P<sq>[^']*+)'|(?!["'])(?P<uq>[^{_SP}>]*+)))?+"""
 )
-_TAG_OPEN = re.compile(r"<([a-zA-Z][^\s/>]*+)")
-_TAG_CLOSE = re.compile(r"[\s/]*+>")
+_TAG_OPEN = re.compile(rf"<([a-zA-Z][^{_SP}/>]*+)")
+_TAG_CLOSE = re.compile(rf"[{_SP}/]*+>")
 
 # Alt is one line: runs of HTML/line whitespace become one space.
 _WHITESPACE = re.compile(r"[\t\n\x0b\x0c\r \x85\u2028\u2029]+")
@@ -70,7 +73,9 @@ _DROPPED = re.compile(
     + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
     + "]"
 )
-# A value that may stay unquoted (HTML "unquoted attribute value syntax").
+# A value that may stay unquoted (HTML "unquoted attribute value syntax"). Deliberately
+# stricter than HTML, which ends an unquoted value at ASCII whitespace only: any Unicode
+# space (\s) gets quotes too, so tools that split on \s read the value the same way.
 _UNQUOTED_OK = re.compile(r"""[^\s"'=<>`]+""")
 
 
@@ -158,7 +163,7 @@ def _plan(tag_text: str, alt: str) -> tuple[int, int, str]:
     """Where and what to splice into ``tag_text``: ``(start, end, replacement)``."""
     name_end, attrs = _parse_tag(tag_text)
     alt = normalise_alt(alt)
-    existing = next((a for a in attrs if a.name.lower() == "alt"), None)
+    existing = next((a for a in attrs if ascii_lower(a.name) == "alt"), None)
     if existing is not None:
         # The first alt is the one HTML uses; if it already says this, change nothing,
         # so a second run (and --replace-bad over its own output) is a no-op.

@@ -16,24 +16,57 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
-# An attribute as the HTML tokenizer reads it. Possessive quantifiers keep the match linear
-# on hostile input (no backtracking into attribute values).
-_ATTR = r"""[^\s/>][^\s/>=]*+(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>]*+))?+"""
+# HTML separates tags and attributes on ASCII whitespace only (TAB, LF, FF, CR, SPACE): a
+# no-break space, U+3000 or a vertical tab is part of a name or value, so ``\s`` (which
+# matches all of those) must not appear in the grammar.
+HTML_WHITESPACE = "\t\n\f\r "
+# As escapes, not the characters: the tokenizer pattern is compiled with re.VERBOSE.
+_NOT_WS = r"\t\n\f\r\x20"  # the inside of a character class
+_WS = rf"[{_NOT_WS}]"
+
+# An attribute as the HTML tokenizer reads it. A value that opens a quote must close it (an
+# unquoted value never starts with one), and a name followed by ``=`` must have a value: so
+# the tag grammar fails exactly where the tokenizer hits end-of-file inside the tag.
+# Possessive quantifiers: no backtracking into names or values.
+_ATTR = (
+    rf"""[^{_NOT_WS}/>][^{_NOT_WS}/>=]*+"""
+    rf"""(?:{_WS}*+={_WS}*+(?:"[^"]*+"|'[^']*+'|(?!["'])[^{_NOT_WS}>]*+)|(?!{_WS}*+=))"""
+)
+_TAG_NAME = rf"[a-zA-Z][^{_NOT_WS}/>]*+"
+_START_TAG_BODY = rf"""({_TAG_NAME})((?:[{_NOT_WS}/]*+{_ATTR})*+)[{_NOT_WS}/]*+>"""
 
 _TOKEN = re.compile(
     r"""<(?:
         !--(?:-?>|.*?--!?>|.*\Z)                  # comment; unterminated runs to the end
       | !\[CDATA\[.*?(?:\]\]>|\Z)                  # CDATA section (foreign content)
       | [!?][^>]*+(?:>|\Z)                         # doctype, bogus comment, processing instr.
-      | /([a-zA-Z][^\s/>]*+)[^>]*+(?:>|\Z)         # end tag (group 1: name)
-      | ([a-zA-Z][^\s/>]*+)((?:[\s/]*+"""
-    + _ATTR
-    + r""")*+)[\s/]*+>                             # start tag (2: name, 3: attributes)
+      | /("""
+    + _TAG_NAME
+    + r""")[^>]*+(?:>|\Z)                           # end tag (group 1: name)
+      | """
+    + _START_TAG_BODY
+    + r"""                                          # start tag (2: name, 3: attributes)
+      | (?P<open>[a-zA-Z])                           # a start tag cut off by the end of input
     )""",
     re.DOTALL | re.VERBOSE,
 )
 
-_ATTR_PARSE = re.compile(r"""([^\s/>][^\s/>=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]*)))?""")
+_ATTR_PARSE = re.compile(
+    rf"""([^{_NOT_WS}/>][^{_NOT_WS}/>=]*)"""
+    rf"""(?:{_WS}*={_WS}*(?:"([^"]*)"|'([^']*)'|(?!["'])([^{_NOT_WS}>]*)))?"""
+)
+
+_UPPER_TO_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """``text`` with A-Z lower-cased and nothing else changed (HTML's "ASCII lowercase").
+
+    ``str.lower`` also folds non-ASCII letters (the Kelvin sign becomes ``k``), which HTML
+    never does to tag names, attribute names or enumerated values.
+    """
+    return text.lower() if text.isascii() else text.translate(_UPPER_TO_LOWER)
+
 
 #: Elements whose content is text, not markup (the HTML spec's raw text and RCDATA elements).
 RAW_TEXT = frozenset(
@@ -55,7 +88,9 @@ def is_image_like(name: str, attrs: Mapping[str, str]) -> bool:
     An ``input`` counts only as an image button (``type=image``, any case).
     """
     if name == "input":
-        return attrs.get("type", "").strip().lower() == "image"
+        # Stripped as the scanner's lxml pass does, so the two passes keep pairing up; the
+        # rules decide on the exact value.
+        return ascii_lower(attrs.get("type", "").strip()) == "image"
     return name in IMAGE_TAGS or attrs.get("role") in IMAGE_ROLES
 
 
@@ -93,7 +128,7 @@ def parse_attrs(text: str) -> dict[str, str]:
     attrs: dict[str, str] = {}
     # findall (tuples) rather than finditer (match objects): this runs for every image.
     for raw_name, double, single, bare in _ATTR_PARSE.findall(text):
-        name = raw_name.lower()
+        name = ascii_lower(raw_name)
         if name in attrs:
             continue
         value = double or single or bare  # a group that did not match is ""
@@ -102,7 +137,12 @@ def parse_attrs(text: str) -> dict[str, str]:
 
 
 def interesting_start_tags(text: str) -> Iterator[StartTag]:
-    """Yield the start tags of image-like elements (:func:`is_image_like`), in order."""
+    """Yield the start tags of image-like elements (:func:`is_image_like`), in order.
+
+    Linear in the length of ``text``: a start tag with no ``>`` runs to the end of the input
+    (HTML's eof-in-tag), so the first one ends the scan instead of each later ``<`` being
+    tried against the rest of the page again.
+    """
     depth = {"template": 0, "noscript": 0}
     pos = 0
     finditer = _TOKEN.finditer
@@ -111,16 +151,18 @@ def interesting_start_tags(text: str) -> Iterator[StartTag]:
         for match in finditer(text, pos):
             end_name = match.group(1)
             if end_name is not None:
-                end_name = end_name.lower()
+                end_name = ascii_lower(end_name)
                 if depth.get(end_name):
                     depth[end_name] -= 1
                 continue
             name = match.group(2)
             if name is None:
+                if match.group("open") is not None:
+                    return  # the rest of the page is inside an unterminated tag
                 continue
-            name = name.lower()
+            name = ascii_lower(name)
             if name in RAW_TEXT:
-                close = re.compile(rf"</{name}[\s/>]", re.IGNORECASE).search(text, match.end())
+                close = _raw_text_end(name).search(text, match.end())
                 pos = len(text) if close is None else close.start()
                 resumed = True
                 break
@@ -155,15 +197,31 @@ def last_start_tag(
     begin = max(0, end - window)
     found = None
     for match in _TOKEN.finditer(text, begin, end):
+        if match.group("open") is not None:
+            break  # an unterminated tag: nothing after it is a tag (and no re-scans)
         name = match.group(2)
-        if name is not None and name.lower() in names:
+        if name is not None and ascii_lower(name) in names:
             found = (match.start(), match.end())
     return found
 
 
-_START_TAG = re.compile(
-    r"""<([a-zA-Z][^\s/>]*+)((?:[\s/]*+""" + _ATTR + r""")*+)[\s/]*+>""", re.DOTALL
-)
+_START_TAG = re.compile("<" + _START_TAG_BODY, re.DOTALL)
+_RAW_TEXT_ENDS: dict[str, re.Pattern[str]] = {}
+
+
+def _raw_text_end(name: str) -> re.Pattern[str]:
+    """``</name`` ending a raw-text element, compared ASCII case-insensitively.
+
+    Python's IGNORECASE alone would let a long s (U+017F) end a ``script``; HTML does not.
+    """
+    pattern = _RAW_TEXT_ENDS.get(name)
+    if pattern is None:
+        pattern = _RAW_TEXT_ENDS[name] = re.compile(
+            rf"</{re.escape(name)}(?=[{_NOT_WS}/>])", re.IGNORECASE | re.ASCII
+        )
+    return pattern
+
+
 _NAME_STARTS: dict[tuple[str, bool], re.Pattern[str]] = {}
 
 
@@ -171,13 +229,13 @@ def _name_start(name: str, *, lower_case_text: bool = False) -> re.Pattern[str]:
     """``<name`` followed by a tag-name end; case-sensitive for already lower-cased text.
 
     A case-sensitive pattern is searched for as a whole literal (fast); an IGNORECASE one
-    stops at every ``<``.
+    stops at every ``<``. re.ASCII: tag names fold in ASCII only (a dotless i is no "i").
     """
     key = (name, lower_case_text)
     pattern = _NAME_STARTS.get(key)
     if pattern is None:
-        flags = 0 if lower_case_text else re.IGNORECASE
-        pattern = _NAME_STARTS[key] = re.compile(rf"<{re.escape(name)}(?=[\s/>])", flags)
+        flags = re.ASCII if lower_case_text else re.IGNORECASE | re.ASCII
+        pattern = _NAME_STARTS[key] = re.compile(rf"<{re.escape(name)}(?=[{_NOT_WS}/>])", flags)
     return pattern
 
 
@@ -225,7 +283,9 @@ def start_tags_by_end_line(
 
     A tag-like string inside a comment, script or attribute value is included too; the
     caller compares counts with the elements its parser found on each line, so such a
-    string shows up as a disagreement rather than a wrong location.
+    string shows up as a disagreement rather than a wrong location. So does a string
+    with no ``>`` (in a comment, say): the search stops there, and the caller's counts
+    then differ.
     """
     cached = index.tags_by_name.get(name)
     if cached is not None:
@@ -244,11 +304,14 @@ def start_tags_by_end_line(
     )
     for hit in hits:
         match = match_at(text, hit.start())
-        if match is not None:
-            end = match.end() - 1
-            line += count("\n", counted_to, end)
-            counted_to = end
-            found.setdefault(line, []).append((match.start(), match.end(), match.group(2)))
+        if match is None:
+            # No '>' closes this tag (eof-in-tag): whatever follows is inside it, and trying
+            # every later hit against the rest of the page again would be quadratic.
+            break
+        end = match.end() - 1
+        line += count("\n", counted_to, end)
+        counted_to = end
+        found.setdefault(line, []).append((match.start(), match.end(), match.group(2)))
     index.tags_by_name[name] = found
     return found
 
@@ -270,6 +333,8 @@ def start_tags_near_line(
     found = []
     for hit in _name_start(name).finditer(text, lo, line_end + 1):
         match = _START_TAG.match(text, hit.start())
-        if match is not None and line_start <= match.end() - 1 <= line_end:
+        if match is None:
+            break  # unterminated to the end of the page (see start_tags_by_end_line)
+        if line_start <= match.end() - 1 <= line_end:
             found.append((match.start(), match.end(), match.group(2)))
     return found
