@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 from alttext.rules.model import RULES, Finding, Severity
 from alttext.scan.model import AltState, Control, ImageElement
-from alttext.scan.names import is_presentational
+from alttext.scan.names import collapse, is_presentational
+from alttext.scan.tokens import ascii_lower
 
 SizeProbe = Callable[[ImageElement], "tuple[int, int] | None"]
 
@@ -56,7 +57,6 @@ _REDUNDANT_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _PUNCTUATION_ONLY = re.compile(r"^\W$")
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class RuleSettings:
 
 
 def _norm(text: str) -> str:
-    return _SPACE.sub(" ", text).strip().lower()
+    return collapse(text).lower()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -219,7 +219,13 @@ def _check_alt_text(image: ImageElement, alt: str, emit: _Emitter, settings: Rul
 
 
 def _has_name_or_nonempty_alt(image: ImageElement) -> bool:
-    return image.named_by_aria() or bool((image.alt or "").strip())
+    # axe's non-empty-alt trims with JavaScript's whitespace (collapse), not str.strip.
+    return image.named_by_aria() or bool(collapse(image.alt))
+
+
+def _is_image_button(image: ImageElement) -> bool:
+    # ASCII case-insensitive and not trimmed: type=" image" is a text field in browsers.
+    return ascii_lower(image.attrs.get("type", "")) == "image"
 
 
 def check_element(
@@ -230,8 +236,10 @@ def check_element(
     if name == "img":
         _check_img(image, emit, settings, probe)
     elif name == "input":
-        # axe's selector input[type="image"] is case-sensitive.
-        if image.attrs.get("type") == "image" and not _has_name_or_nonempty_alt(image):
+        # An enumerated attribute: type=IMAGE is an image button to every browser (and to
+        # fix). axe 4.14's selector input[type="image"] compares case-sensitively and skips
+        # it; the button is unnamed all the same, so this rule flags it.
+        if _is_image_button(image) and not _has_name_or_nonempty_alt(image):
             emit(image, "input-image-alt", "Image button has no alt text naming its action")
     elif name == "area":
         if image.in_map and "href" in image.attrs and not _has_name_or_nonempty_alt(image):
