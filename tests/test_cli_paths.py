@@ -162,3 +162,43 @@ def test_a_refused_api_key_stops_the_run_as_a_configuration_error(
         assert "the API key was refused" in err and "wrong-key" not in err + out
         assert len(server.requests()) == 1  # the first keyed request (an upload) and no more
     assert {p: p.read_bytes() for p in site.glob("*.html")} == before
+
+
+@pytest.mark.parametrize("marker", ["pyproject.toml", "mkdocs.yml"])
+def test_the_projects_alttext_json_is_the_default_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marker: str
+) -> None:
+    import hashlib
+    import json
+
+    project = tmp_path / "project"
+    write(project / marker, "[project]\nname = 'docs'\n" if marker == "pyproject.toml" else "")
+    described_png(project / "site" / "a.png", "What the metadata says")
+    page = write(project / "site" / "index.html", '<html lang="en"><img src="a.png">\n')
+    digest = hashlib.sha256((project / "site" / "a.png").read_bytes()).hexdigest()
+    entry = {"alt": "What a person decided", "source": "human", "reviewed": True, "examples": []}
+    monkeypatch.chdir(project)
+    code, _, err = run("fix", "site", "--no-cache", "-q")  # no alttext.json: none is made
+    assert code == 0, err
+    assert not (project / "alttext.json").exists()
+    page.write_text('<html lang="en"><img src="a.png">\n', encoding="utf-8")
+    (project / "alttext.json").write_text(json.dumps({digest: entry}), encoding="utf-8")
+    code, _, err = run("fix", "site", "--no-cache", "-q")
+    assert code == 0, err
+    assert 'alt="What a person decided"' in page.read_text(encoding="utf-8")
+
+
+def test_fix_fills_image_buttons_by_the_type_browsers_see(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    described_png(site / "go.png", "Search")
+    page = write(
+        site / "f.html",
+        '<form><input type="IMAGE" src="go.png"><input type=" image" src="go.png"></form>\n',
+    )
+    code, _, err = run("fix", str(site), "--no-cache", "-q")
+    assert code == 0, err
+    # type=IMAGE is an image button (ASCII case-insensitive); type=" image" a text field.
+    assert page.read_text(encoding="utf-8") == (
+        '<form><input alt="Search" type="IMAGE" src="go.png">'
+        '<input type=" image" src="go.png"></form>\n'
+    )

@@ -34,7 +34,7 @@ from alttext.rules.checks import is_filename_alt, is_placeholder_alt
 from alttext.scan.encoding import decode_html
 from alttext.scan.model import AltState, ImageElement
 from alttext.scan.scanner import PageScan
-from alttext.scan.tokens import StartTag
+from alttext.scan.tokens import StartTag, ascii_lower
 
 if TYPE_CHECKING:
     from alttext.captioners.metadata import EmbeddedAlt
@@ -52,7 +52,8 @@ def needs_alt(image: ImageElement, replace_bad: bool) -> bool:
         return False
     name = image.element
     if name == "input":
-        if image.attrs.get("type", "").strip().lower() != "image":
+        # ASCII case-insensitive, not trimmed: type=" image" is a text field to browsers.
+        if ascii_lower(image.attrs.get("type", "")) != "image":
             return False
     elif name == "area":
         if "href" not in image.attrs:

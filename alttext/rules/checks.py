@@ -17,7 +17,6 @@ from urllib.parse import unquote, urlsplit
 from alttext.rules.model import RULES, Finding, Severity
 from alttext.scan.model import AltState, Control, ImageElement
 from alttext.scan.names import collapse, is_presentational
-from alttext.scan.tokens import ascii_lower
 
 SizeProbe = Callable[[ImageElement], "tuple[int, int] | None"]
 
@@ -223,11 +222,6 @@ def _has_name_or_nonempty_alt(image: ImageElement) -> bool:
     return image.named_by_aria() or bool(collapse(image.alt))
 
 
-def _is_image_button(image: ImageElement) -> bool:
-    # ASCII case-insensitive and not trimmed: type=" image" is a text field in browsers.
-    return ascii_lower(image.attrs.get("type", "")) == "image"
-
-
 def check_element(
     image: ImageElement, emit: _Emitter, settings: RuleSettings, probe: SizeProbe | None
 ) -> None:
@@ -236,10 +230,10 @@ def check_element(
     if name == "img":
         _check_img(image, emit, settings, probe)
     elif name == "input":
-        # An enumerated attribute: type=IMAGE is an image button to every browser (and to
-        # fix). axe 4.14's selector input[type="image"] compares case-sensitively and skips
-        # it; the button is unnamed all the same, so this rule flags it.
-        if _is_image_button(image) and not _has_name_or_nonempty_alt(image):
+        # axe's selector input[type="image"] is case-sensitive, and this rule keeps axe's
+        # verdicts (shared/alt-text-rules.md): type=IMAGE is not flagged here, though it
+        # is an image button to browsers and fix fills it.
+        if image.attrs.get("type") == "image" and not _has_name_or_nonempty_alt(image):
             emit(image, "input-image-alt", "Image button has no alt text naming its action")
     elif name == "area":
         if image.in_map and "href" in image.attrs and not _has_name_or_nonempty_alt(image):
