@@ -187,12 +187,35 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
+#: The catalog a project keeps beside its configuration, used when it exists.
+DEFAULT_CATALOG = "alttext.json"
+#: Files that mark a project's folder (where its catalog is kept).
+_PROJECT_FILES = ("alttext.toml", "pyproject.toml", "mkdocs.yml", "mkdocs.yaml", "pelicanconf.py")
+
+
+def default_catalog(start: Path) -> Path | None:
+    """``alttext.json`` in the nearest project folder up from ``start`` (one holding
+    ``alttext.toml``, ``pyproject.toml``, ``mkdocs.yml`` or ``pelicanconf.py``), if that
+    file exists: a committed catalog is found without being named on every command. Never
+    created here, so a project without one gets none."""
+    for folder in (start, *start.parents):
+        if any((folder / name).is_file() for name in _PROJECT_FILES):
+            candidate = folder / DEFAULT_CATALOG
+            return candidate if candidate.is_file() else None
+    return None
+
+
 def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
-    """Load the configuration file ``path`` (or the one found upward from ``cwd``)."""
+    """Load the configuration file ``path`` (or the one found upward from ``cwd``).
+
+    Without a ``catalog`` setting, the project's ``alttext.json`` is the catalog when it
+    exists (:func:`default_catalog`).
+    """
+    start = (cwd or Path.cwd()).resolve()
     if path is None:
-        path = find_config((cwd or Path.cwd()).resolve())
+        path = find_config(start)
         if path is None:
-            return Config()
+            return Config(catalog=default_catalog(start))
     if not path.is_file():
         raise ConfigError(f"configuration file {path} does not exist")
     data = _read_toml(path)
@@ -202,4 +225,7 @@ def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
         table = data
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.alttext] must be a table")
-    return from_mapping(table, base_dir=path.parent.resolve(), where=str(path))
+    config = from_mapping(table, base_dir=path.parent.resolve(), where=str(path))
+    if config.catalog is None:
+        config = dataclasses.replace(config, catalog=default_catalog(path.parent.resolve()))
+    return config

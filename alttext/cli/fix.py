@@ -64,7 +64,8 @@ from alttext.cli.options import (
     "--catalog",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Committed JSON catalog of alt decisions (read first, new captions added).",
+    help="Committed JSON catalog of alt decisions (read first, new captions added) "
+    "[default: alttext.json beside pyproject.toml, alttext.toml or mkdocs.yml, if it exists].",
 )
 @click.option(
     "-j",
