@@ -202,3 +202,20 @@ def test_fix_fills_image_buttons_by_the_type_browsers_see(tmp_path: Path) -> Non
         '<form><input alt="Search" type="IMAGE" src="go.png">'
         '<input type=" image" src="go.png"></form>\n'
     )
+
+
+def test_require_reviewed_fails_the_gate_until_a_person_reviews(tmp_path: Path) -> None:
+    import json
+
+    site, catalog = tmp_path / "site", tmp_path / "alttext.json"
+    described_png(site / "a.png", "A navy rectangle")
+    write(site / "index.html", '<html lang="en"><img src="a.png">\n')
+    assert run("fix", str(site), "--catalog", str(catalog), "--no-cache", "-q")[0] == 0
+    gate = ["check", str(site), "--require-reviewed", "--catalog", str(catalog)]
+    code, out, _ = run(*gate)
+    assert code == 1 and "error alt-unreviewed" in out
+    entries = json.loads(catalog.read_text(encoding="utf-8"))
+    for entry in entries.values():
+        entry["reviewed"] = True
+    catalog.write_text(json.dumps(entries), encoding="utf-8")
+    assert run(*gate)[0] == 0

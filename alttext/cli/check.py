@@ -49,7 +49,8 @@ from alttext.config import FAIL_ON
     "--require-reviewed",
     is_flag=True,
     default=None,
-    help="Report alt text that came from an unreviewed catalog entry (needs --catalog).",
+    help="Fail on alt text that came from an unreviewed catalog entry (an error; the "
+    "catalog: --catalog or the project's alttext.json).",
 )
 @click.option(
     "--catalog",
