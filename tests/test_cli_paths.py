@@ -219,3 +219,47 @@ def test_require_reviewed_fails_the_gate_until_a_person_reviews(tmp_path: Path) 
         entry["reviewed"] = True
     catalog.write_text(json.dumps(entries), encoding="utf-8")
     assert run(*gate)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--rate", "-1"), ("--timeout", "0"), ("--timeout", "-3")]
+)
+def test_out_of_range_numbers_are_usage_errors(tmp_path: Path, option: str, value: str) -> None:
+    write(tmp_path / "site" / "index.html", "<img src=a.png>\n")
+    code, _, err = run("fix", str(tmp_path / "site"), "--no-cache", option, value)
+    assert code == 2 and option in err
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_no_color_turns_the_terminals_colours_off(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write(tmp_path / "site" / "index.html", '<html lang="en"><img src="a.png">\n')
+
+    def on_a_terminal(**env: str) -> bytes:
+        leader, follower = os.openpty()
+        with os.fdopen(leader, "rb", buffering=0) as screen:
+            subprocess.run(
+                [sys.executable, "-m", "alttext", "check", str(tmp_path / "site")],
+                stdout=follower,
+                stderr=follower,
+                env={**os.environ, **env},
+                check=False,
+            )
+            os.close(follower)
+            out = b""
+            while True:
+                try:
+                    chunk = screen.read(4096)
+                except OSError:  # the terminal closed: all read
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        return out
+
+    red = b"\x1b[31m"  # errors are red on a terminal (the progress line is not colour)
+    assert red in on_a_terminal()
+    plain = on_a_terminal(NO_COLOR="1")
+    assert b"image-alt" in plain and red not in plain and b"\x1b[1m" not in plain

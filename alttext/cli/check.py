@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -131,7 +132,8 @@ def check(
         else:
             from alttext.report.text import render_text
 
-            colour = output is None and stream.isatty()
+            # https://no-color.org: any non-empty NO_COLOR turns colour off.
+            colour = output is None and stream.isatty() and not os.environ.get("NO_COLOR")
             for line in render_text(
                 report.files, report.images, report.findings, report.errors, colour=colour
             ):

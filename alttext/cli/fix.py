@@ -76,7 +76,7 @@ from alttext.cli.options import (
 )
 @click.option(
     "--rate",
-    type=float,
+    type=click.FloatRange(min=0),
     default=None,
     help="At most N backend requests per minute (0 = no limit; WaveSpeed default 2).",
 )
@@ -204,8 +204,9 @@ def fix(
     for outcome in report.failed:
         image = outcome.image
         click.echo(
-            f"{printable(image.rel_page, 1000)}:{image.line}:{image.column}: not fixed "
-            f"[{printable(image.src or '')}]: {printable(outcome.error or '', 1000)}",
+            f"{printable(image.rel_page, 1000)}:{image.line}:{image.column}: not fixed"
+            f"{f' [{printable(image.src)}]' if image.src else ''}: "
+            f"{printable(outcome.error or '', 1000)}",
             err=True,
         )
     for error in report.errors:

@@ -144,7 +144,12 @@ def backend_options(func: F) -> F:
         default=None,
         help="How a remote backend gets the image  [default: auto].",
     )
-    @click.option("--timeout", type=float, default=None, help="Seconds per HTTP request.")
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Seconds per HTTP request.",
+    )
     @click.option(
         "--cache-dir",
         type=click.Path(file_okay=False, path_type=Path),

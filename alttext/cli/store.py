@@ -41,7 +41,7 @@ def cache_stats(cache_dir: Path | None) -> None:
     click.echo(f"directory: {stats.directory}")
     click.echo(f"captions:  {stats.entries}")
     if pages is None:
-        click.echo("pages:     unreadable (damaged); `alttext cache clear` removes them")
+        click.echo("pages:     unreadable (damaged); `alttext cache clear --pages` removes them")
     else:
         click.echo(
             f"pages:     {pages} remembered, {memo.size_bytes() / 1024:.1f} KiB"

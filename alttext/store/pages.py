@@ -237,7 +237,7 @@ class PageMemo:
         self._broken = True
         log.warning(
             "the page memo in %s cannot be used (%s): pages are scanned in full; "
-            "`alttext cache clear` removes it",
+            "`alttext cache clear --pages` removes it (the captions stay)",
             self.directory,
             exc,
         )
