@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +49,10 @@ from alttext.scan.tokens import (
 )
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+
+#: The largest page read (64 MiB): far above any real page, and it keeps one stray file
+#: (a log, a dump, /dev/zero behind a symlink) from filling the memory.
+MAX_PAGE_BYTES = 64 * 1024 * 1024
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _LOCAL = threading.local()
@@ -630,6 +635,38 @@ def page_rel_path(path: Path, root: Path) -> str:
             return path.as_posix()
 
 
+def read_page(path: Path, max_bytes: int = MAX_PAGE_BYTES) -> bytes:
+    """The bytes of the page at ``path`` (a symlink is followed), read safely.
+
+    Opened without blocking, so a FIFO does not wait for a writer, and checked on the open
+    descriptor (no race with a swap): only a regular file of at most ``max_bytes`` is read.
+
+    Raises:
+        OSError: the file cannot be opened or read, is not a regular file (a FIFO, a
+            device, a directory), or is over the limit; ``strerror`` says which.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file", str(path))
+        if info.st_size > max_bytes:
+            raise OSError(0, f"over the {max_bytes} byte limit", str(path))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= max_bytes:  # the file may grow after fstat: read one byte past
+            chunk = os.read(fd, min(max_bytes + 1 - size, max(info.st_size + 1 - size, 1 << 16)))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_bytes:
+            raise OSError(0, f"over the {max_bytes} byte limit", str(path))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def scan_file(
     path: Path,
     root: Path,
@@ -646,7 +683,7 @@ def scan_file(
     rel = rel_path if rel_path is not None else page_rel_path(path, root)
     if data is None:
         try:
-            data = path.read_bytes()
+            data = read_page(path)
         except OSError as exc:
             return PageScan(path, rel, (), None, f"cannot read file: {exc.strerror or exc}")
     try:
