@@ -449,3 +449,39 @@ def test_a_signal_mid_run_cleans_up_says_so_and_exits_128_plus_signo(
     assert all(assert_whole(path, before) for path, before in originals.items())
     assert all(images_without_alt(path) == [] for path in originals)
     assert temp_files(site) == []
+
+
+def test_an_interrupt_does_not_wait_for_a_task_that_never_ends(
+    tmp_path: Path, server: WaveSpeedServer
+) -> None:
+    # A task stuck at the service: its poll loop would run on to the 300 s deadline. An
+    # interrupt ends the wait at once; the task stays journaled, so the re-run takes its
+    # result instead of paying for a second one.
+    site = tmp_path / "site"
+    site.mkdir()
+    Image.new("RGB", (64, 48), "orange").save(site / "a.png")
+    (site / "index.html").write_text('<html lang="en"><img src="a.png"></html>\n')
+    cache = tmp_path / "cache"
+    server.default_plan = Plan(outcome="never")
+    command = [*fix_command(site, server, cache), "--workers", "1"]
+    proc = subprocess.Popen(
+        command, env=fix_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
+    )
+    try:
+        wait_for(lambda: any(t.polls > 0 for t in list(server.tasks.values())), proc, "a poll")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err.decode()
+    assert took < 10, f"the interrupted run took {took:.1f} s to end"
+    [task] = list(server.tasks.values())
+    task.plan = Plan(polls_to_finish=task.polls + 1)
+    rerun = subprocess.run(command, env=fix_env(), capture_output=True, timeout=60, cwd=REPO)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert len(server.requests("submit")) == 1  # resumed, not paid for twice
+    assert 'alt="' in (site / "index.html").read_text(encoding="utf-8")

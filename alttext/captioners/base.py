@@ -102,6 +102,9 @@ class Captioner(Protocol):
         """Release sessions and pools; safe to call twice."""
         ...
 
+    # Optional: ``stop(self) -> None`` ends the waits (polls, retries) of captions in
+    # progress at once, for an interrupted run; a backend without waits needs none.
+
 
 @runtime_checkable
 class TaskJournal(Protocol):

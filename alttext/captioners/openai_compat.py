@@ -21,7 +21,7 @@ from typing import Any
 from alttext.captioners.base import BackendOptions, CaptionRequest, CaptionResult
 from alttext.captioners.http import BODY_LIMIT, HttpClient, Limiter, check_base_url
 from alttext.captioners.prompt import SYSTEM_PROMPT, build_prompt
-from alttext.captioners.retry import NOT_IDEMPOTENT, Clock, RetryPolicy, Sleep
+from alttext.captioners.retry import NOT_IDEMPOTENT, Clock, RetryPolicy, Sleep, Stopper
 from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, NoCaption
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -80,16 +80,20 @@ class OpenAICaptioner:
         self.deadline = deadline
         self.policy = policy
         self._clock = clock
+        self._stopper = Stopper(sleep)
         self._http = HttpClient(
             api_key=(api_key or "").strip() or None,
             timeout=timeout,
             service="the OpenAI-compatible server",
             clock=clock,
-            sleep=sleep,
+            sleep=self._stopper.sleep,
             wall_clock=wall_clock,
         )
         self._limiter = Limiter(
-            max_concurrent=max_concurrent, per_minute=per_minute, clock=clock, sleep=sleep
+            max_concurrent=max_concurrent,
+            per_minute=per_minute,
+            clock=clock,
+            sleep=self._stopper.sleep,
         )
 
     def __repr__(self) -> str:
@@ -98,6 +102,10 @@ class OpenAICaptioner:
     def close(self) -> None:
         """Close the HTTP sessions; safe to call twice."""
         self._http.close()
+
+    def stop(self) -> None:
+        """End the waits of every caption in progress now (an interrupted run)."""
+        self._stopper.stop()
 
     def body(self, request: CaptionRequest) -> dict[str, Any]:
         """The chat completion request for ``request`` (the image prepared and inlined)."""

@@ -9,8 +9,12 @@ retry and poll loops in zero wall time.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+from alttext.errors import CaptionError
 
 #: A monotonic clock in seconds (``time.monotonic`` in production).
 Clock = Callable[[], float]
@@ -156,3 +160,31 @@ class PollSchedule:
         while True:
             yield self.interval(poll)
             poll += 1
+
+
+class Stopper:
+    """A sleep that a run can cut short: :meth:`stop` wakes every sleeper at once.
+
+    A backend waits between polls, retries and rate-limited requests; a run that is
+    interrupted (Ctrl-C, SIGTERM) must not wait for those threads to finish a task that
+    may take minutes. A task already submitted stays in the task journal, so the next run
+    takes its result instead of paying again.
+    """
+
+    def __init__(self, sleep: Sleep = time.sleep) -> None:
+        self._sleep = sleep
+        self._stopped = threading.Event()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``; raise :class:`CaptionError` if the run is stopped meanwhile."""
+        if self._stopped.is_set():
+            raise CaptionError("not finished: the run was interrupted")
+        if self._sleep is time.sleep:
+            if self._stopped.wait(seconds):
+                raise CaptionError("not finished: the run was interrupted")
+        else:  # an injected (test) clock: its sleep moves its time
+            self._sleep(seconds)
+
+    def stop(self) -> None:
+        """Wake every sleeper now, and make every later sleep fail at once."""
+        self._stopped.set()

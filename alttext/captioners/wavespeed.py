@@ -45,6 +45,7 @@ from alttext.captioners.retry import (
     PollSchedule,
     RetryPolicy,
     Sleep,
+    Stopper,
 )
 from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, ImageError, NoCaption
 
@@ -130,18 +131,22 @@ class WaveSpeedCaptioner:
         self.poll_policy = poll_policy
         self.poll_schedule = poll_schedule or PollSchedule()
         self._clock = clock
-        self._sleep = sleep
+        self._stopper = Stopper(sleep)
+        self._sleep = self._stopper.sleep
         self.journal = journal
         self._http = HttpClient(
             api_key=api_key.strip(),
             timeout=timeout,
             service="WaveSpeed",
             clock=clock,
-            sleep=sleep,
+            sleep=self._stopper.sleep,
             wall_clock=wall_clock,
         )
         self._limiter = Limiter(
-            max_concurrent=max_concurrent, per_minute=per_minute, clock=clock, sleep=sleep
+            max_concurrent=max_concurrent,
+            per_minute=per_minute,
+            clock=clock,
+            sleep=self._stopper.sleep,
         )
 
     def __repr__(self) -> str:
@@ -150,6 +155,10 @@ class WaveSpeedCaptioner:
     def close(self) -> None:
         """Close the HTTP sessions; safe to call twice."""
         self._http.close()
+
+    def stop(self) -> None:
+        """End the waits of every caption in progress now (an interrupted run)."""
+        self._stopper.stop()
 
     def caption(self, request: CaptionRequest) -> CaptionResult:
         """Caption one image: upload if needed, submit, poll until done.

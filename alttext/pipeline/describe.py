@@ -222,6 +222,13 @@ class Describer:
     def __post_init__(self) -> None:
         self._decided = self.catalog.snapshot() if self.catalog is not None else None
 
+    def stop(self) -> None:
+        """Cut short the captions in progress, if the backend can (an interrupted run:
+        its polls and retries end now instead of running on to their deadline)."""
+        stop = getattr(self.captioner, "stop", None)
+        if callable(stop):
+            stop()
+
     def free_sources(self) -> FreeSources:
         """This describer's free sources, for look-ups elsewhere (``fix``'s workers)."""
         return FreeSources(self.config, self.captioner.name, self._decided, self.cache)

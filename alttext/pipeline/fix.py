@@ -419,6 +419,7 @@ def _run(
         except BaseException:
             for future in futures.values():
                 future.cancel()
+            describer.stop()  # the captions under way: the pool waits for them on exit
             raise
         finally:
             # Pages already replaced stay replaced: make those renames durable. Batches
