@@ -28,6 +28,7 @@ from pathlib import Path
 from alttext.durable import atomic_write, sync_directories
 from alttext.errors import RewriteError, ScanError
 from alttext.scan.encoding import DecodedHTML, decode_html
+from alttext.scan.scanner import read_page
 from alttext.scan.tokens import ascii_lower
 
 __all__ = [
@@ -319,7 +320,7 @@ def rewrite_file(
         RewriteError: the file cannot be read, decoded, edited safely or written.
     """
     try:
-        before = path.read_bytes()
+        before = read_page(path)
     except OSError as exc:
         raise RewriteError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:

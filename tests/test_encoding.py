@@ -413,10 +413,6 @@ def test_check_reports_a_fifo_and_dev_zero_quickly(tmp_path: Path) -> None:
     assert "zero.html: error cannot read file: not a regular file" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PageAuditor.__call__ (alttext/pipeline/check.py) still reads with read_bytes()",
-)
 def test_fix_reports_a_fifo_quickly(tmp_path: Path) -> None:
     # In a child process with a timeout: the bug being guarded against is a hang.
     write(tmp_path / "ok.html", '<img src="a.png" alt="A chart">')

@@ -24,6 +24,7 @@ from alttext.scan.scanner import (
     TagFilter,
     iter_html_files,
     page_rel_path,
+    read_page,
     scan_file,
 )
 from alttext.spool import Spool
@@ -229,7 +230,7 @@ class PageAuditor:
         if self.recall is not None:
             rel_path = page_rel_path(path, self.root)
             try:
-                data = path.read_bytes()
+                data = read_page(path)
             except OSError:
                 data = None  # the scan reads it again, and reports why it cannot
             recalled = self.recall(path, rel_path, data) if data is not None else None

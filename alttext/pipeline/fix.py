@@ -50,7 +50,7 @@ from alttext.pipeline.settle import Prepared, Preparer, Settled, may_need_alt
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import decode_html
 from alttext.scan.model import ImageElement
-from alttext.scan.scanner import scan_text
+from alttext.scan.scanner import read_page, scan_text
 from alttext.spool import Spool
 
 __all__ = ["DEFAULT_JOBS", "FixReport", "Mode", "default_env", "run_fix"]
@@ -481,7 +481,7 @@ def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
     it. A page that cannot be read now gives no context (the image is still described).
     """
     try:
-        text = decode_html(path.read_bytes()).text
+        text = decode_html(read_page(path)).text
     except (OSError, AltTextError):
         return {}
     return {i.start: i for i in scan_text(text, path, rel_path, with_context=True)}

@@ -24,6 +24,7 @@ from alttext.pipeline.outcomes import ImageOutcome, Key
 from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_diff_bytes
 from alttext.rules.model import FileError
 from alttext.scan.encoding import DecodedHTML, decode_html
+from alttext.scan.scanner import read_page
 
 #: ``write`` replaces pages atomically; ``dry-run`` and ``patch`` only make a diff;
 #: ``estimate`` only says which pages would change (and asks no backend).
@@ -155,7 +156,7 @@ def rewrite_page(path: Path, entries: list[Entry], mode: Mode, root: Path) -> Re
     if not _edits(entries):
         return Rewritten()
     try:
-        before = path.read_bytes()
+        before = read_page(path)
     except OSError as exc:
         return Rewritten(error=not_rewritten(entries, f"cannot read {path}: {exc.strerror or exc}"))
     try:
