@@ -263,3 +263,26 @@ def test_no_color_turns_the_terminals_colours_off(tmp_path: Path) -> None:
     assert red in on_a_terminal()
     plain = on_a_terminal(NO_COLOR="1")
     assert b"image-alt" in plain and red not in plain and b"\x1b[1m" not in plain
+
+
+def test_a_live_runs_temporary_files_are_kept_and_said_so(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    described_png(site / "a.png", "A navy rectangle")
+    write(site / "index.html", '<html lang="en"><img src="a.png">\n')
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        theirs = write(site / f".index.html.{other.pid}-0.alttext-tmp", "half a page")
+        code, _, err = run("fix", str(site), "--no-cache", "-q")
+        assert code == 0, err
+        assert f"kept 1 temporary file of another run still going (process {other.pid})" in err
+        assert theirs.exists()
+    finally:
+        other.kill()
+        other.wait()
+    write(site / "index.html", '<html lang="en"><img src="a.png">\n')
+    code, _, err = run("fix", str(site), "--no-cache", "-q")
+    assert code == 0 and "removed 1 temporary file left by an interrupted run" in err
+    assert not theirs.exists()

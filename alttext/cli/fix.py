@@ -215,7 +215,14 @@ def fix(
         )
     if report.leftovers_removed:
         click.echo(
-            f"removed {report.leftovers_removed} temporary files left by an interrupted run",
+            f"removed {_count(report.leftovers_removed, 'temporary file')} left by an "
+            "interrupted run",
+            err=True,
+        )
+    for pid, count in sorted(report.leftovers_kept.items()):
+        click.echo(
+            f"kept {_count(count, 'temporary file')} of another run still going (process "
+            f"{pid}) beside the pages: it removes them, or the next run does once it ends",
             err=True,
         )
     if estimate:

@@ -82,6 +82,8 @@ class FixReport:
     files_changed: int = 0
     #: Temporary files an earlier, interrupted run left beside pages, removed by this one.
     leftovers_removed: int = 0
+    #: Temporary files of other runs still going (by process id), left where they are.
+    leftovers_kept: dict[int, int] = field(default_factory=dict)
     #: Pages settled from the page memo (unchanged since a run remembered them).
     pages_remembered: int = 0
     #: ``estimate``: the distinct images (by hash and language) the backend would be asked
@@ -295,7 +297,8 @@ def _run(
     files = html_files(paths, config.exclude)
     # Leftovers of an interrupted run go before anything is written (scan workers write
     # the pages they settle as soon as they have them).
-    report.leftovers_removed = sweep(files) if mode == "write" else 0
+    if mode == "write":
+        report.leftovers_removed, report.leftovers_kept = sweep(files)
     # Pages are scanned and audited (as check does, without caption context) in worker
     # processes, which also load and hash the images to fill, and settle the pages the
     # free sources answer in full (a warm run: all of them); this process commits those,

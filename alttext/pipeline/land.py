@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from alttext.durable import Staged, commit, discard, stage, sweep_leftovers
+from alttext.durable import Staged, commit, discard, stage, sweep_directory
 from alttext.errors import AltTextError
 from alttext.pipeline.check import resolved
 from alttext.pipeline.outcomes import ImageOutcome, Key
@@ -46,9 +47,16 @@ def patch_path(path: Path, root: Path) -> str:
     return path.name
 
 
-def sweep(files: list[Path]) -> int:
-    """Remove what interrupted runs left beside these pages; return how many files."""
-    return sum(len(sweep_leftovers(folder)) for folder in sorted({f.parent for f in files}))
+def sweep(files: list[Path]) -> tuple[int, dict[int, int]]:
+    """Remove what interrupted runs left beside these pages: how many files it removed,
+    and how many it kept of other runs still going, by process id."""
+    removed, kept = 0, Counter[int]()
+    for folder in sorted({f.parent for f in files}):
+        swept = sweep_directory(folder)
+        removed += len(swept.removed)
+        for pid, paths in swept.kept.items():
+            kept[pid] += len(paths)
+    return removed, dict(kept)
 
 
 @contextlib.contextmanager
