@@ -286,3 +286,17 @@ def test_a_live_runs_temporary_files_are_kept_and_said_so(tmp_path: Path) -> Non
     code, _, err = run("fix", str(site), "--no-cache", "-q")
     assert code == 0 and "removed 1 temporary file left by an interrupted run" in err
     assert not theirs.exists()
+
+
+def test_a_page_linked_from_outside_the_site_is_not_rewritten(tmp_path: Path) -> None:
+    site, outside = tmp_path / "site", tmp_path / "elsewhere"
+    described_png(site / "a.png", "A navy rectangle")
+    target = write(outside / "page.html", '<html lang="en"><img src="a.png">\n')
+    os.symlink(target, site / "linked.html")
+    write(site / "own" / "page.html", '<html lang="en"><img src="../a.png">\n')
+    os.symlink("own/page.html", site / "alias.html")  # a link inside the site is fine
+    before = target.read_bytes()
+    code, _, err = run("fix", str(site), "--no-cache", "-q")
+    assert code == 1 and "linked.html: error not rewritten: the page is a symlink" in err
+    assert target.read_bytes() == before
+    assert 'alt="A navy rectangle"' in (site / "own" / "page.html").read_text("utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 import sys
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -91,17 +92,29 @@ def html_files(paths: Iterable[Path], exclude: Iterable[str]) -> list[Path]:
     """The HTML files under ``paths`` (as :func:`iter_html_files`), each file once: paths
     that overlap (``site site/docs``) or a page reached twice (a symlink to another page)
     would otherwise be audited twice, and rewritten or patched twice."""
-    seen: set[tuple[int, int]] = set()
-    files = []
+    at: dict[tuple[int, int], int] = {}  # a file's identity: its place in ``files``
+    links: set[int] = set()  # the places held by a symlink's path
+    files: list[Path] = []
     for path in iter_html_files(paths, exclude):
         try:
-            info = os.stat(path)
+            info = os.lstat(path)
+            link = stat.S_ISLNK(info.st_mode)
+            if link:
+                info = os.stat(path)
         except OSError:  # reading it will say why
             files.append(path)
             continue
-        if (info.st_dev, info.st_ino) not in seen:
-            seen.add((info.st_dev, info.st_ino))
+        identity = (info.st_dev, info.st_ino)
+        if identity not in at:
+            at[identity] = len(files)
             files.append(path)
+            if link:
+                links.add(len(files) - 1)
+        elif at[identity] in links and not link:
+            # The page's own path rather than a link's: its relative URLs are resolved
+            # from where it is.
+            files[at[identity]] = path
+            links.discard(at[identity])
     return files
 
 
