@@ -50,7 +50,7 @@ from alttext.pipeline.settle import Prepared, Preparer, Settled, may_need_alt
 from alttext.rules.model import FileError, Finding
 from alttext.scan.encoding import decode_html
 from alttext.scan.model import ImageElement
-from alttext.scan.scanner import page_rel_path, read_page, scan_text
+from alttext.scan.scanner import read_page, scan_text
 from alttext.spool import Spool
 
 __all__ = ["DEFAULT_JOBS", "FixReport", "Mode", "default_env", "run_fix"]
@@ -295,13 +295,6 @@ def _run(
             to_remember.clear()
 
     files = html_files(paths, config.exclude)
-    # A page that is a symlink to a file outside the site would be rewritten there: a
-    # site's files are this run's to change, nothing else is (as for its images).
-    for path in _links_out_of(files, site_root):
-        files.remove(path)
-        report.files += 1
-        why = "not rewritten: the page is a symlink to a file outside the site root"
-        report.errors.append(FileError(page_rel_path(path, root), why))
     # Leftovers of an interrupted run go before anything is written (scan workers write
     # the pages they settle as soon as they have them).
     if mode == "write":
@@ -482,17 +475,6 @@ class _PageWork:
     ticket: Ticket | None = None
     #: The catalog's "page src" example of each entry (for the memo).
     examples: tuple[str, ...] = ()
-
-
-def _links_out_of(files: list[Path], site_root: Path) -> list[Path]:
-    """The pages among ``files`` that are symlinks to files outside ``site_root`` (a
-    walk never follows a symlinked folder, so only a page itself can be one)."""
-    links = [path for path in files if os.path.islink(path)]
-    if not links:
-        return []
-    real_root = os.path.realpath(site_root)
-    prefix = real_root.rstrip(os.sep) + os.sep
-    return [path for path in links if not os.path.realpath(path).startswith(prefix)]
 
 
 def _with_context(path: Path, rel_path: str) -> dict[int, ImageElement]:
