@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "CaptionError": "alttext.errors",
     "CaptionAPIError": "alttext.errors",
     "CaptionTimeout": "alttext.errors",
+    "CredentialsRejected": "alttext.errors",
     "NoCaption": "alttext.errors",
     "RewriteError": "alttext.errors",
     # configuration
@@ -97,6 +98,7 @@ __all__ = [
     "CheckReport",
     "Config",
     "ConfigError",
+    "CredentialsRejected",
     "Edit",
     "Finding",
     "FixReport",
@@ -160,6 +162,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         CaptionError,
         CaptionTimeout,
         ConfigError,
+        CredentialsRejected,
         ImageError,
         ImageFetchError,
         ImageRefused,

@@ -525,7 +525,9 @@ def test_a_task_that_never_completes_times_out_with_its_id(
         make(server, clock, deadline=30.0).caption(req())
     [task] = server.tasks.values()
     assert info.value.task_id == task.id
-    assert clock() - start == pytest.approx(30.0)
+    # Never past the deadline. (Before it when a poll near the end timed out: its real
+    # socket timeout is what the fake clock leaves, a fraction of a second on a busy CI.)
+    assert 28.0 <= clock() - start <= 30.0 + 1e-6
     polls = len(server.requests("poll"))
     assert 15 <= polls <= 25  # capped at 2 s between polls, not a busy loop
     assert max(clock.sleeps) == 2.0

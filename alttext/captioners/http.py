@@ -317,8 +317,9 @@ class HttpClient:
                 )
             except requests.RequestException as exc:
                 retryable, error = self._translate(exc, what=what, timeout=timeout)
-                if retryable(policy) and self._may_retry(policy, attempt, 0.0, deadline):
-                    delay = policy.backoff(attempt)
+                delay = policy.backoff(attempt)
+                # Not when the wait would end past the deadline: nothing may run past it.
+                if retryable(policy) and self._may_retry(policy, attempt, delay, deadline):
                     log.debug("%s: %s; retry %d in %.2fs", what, error, attempt, delay)
                     self.sleep(delay)
                     continue
