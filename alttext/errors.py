@@ -14,6 +14,7 @@ the boundary with ``raise ... from exc``; they never leak to callers.
     │   └── ImageFetchError         network failure, HTTP error, corrupt or unreadable image
     ├── CaptionError                a backend could not produce a caption
     │   ├── CaptionAPIError         the service answered with an error (.status, .body, .code)
+    │   │   └── CredentialsRejected the key was refused (HTTP 401); also a ConfigError
     │   ├── CaptionTimeout          no result before the deadline (.task_id when known)
     │   └── NoCaption               the backend had nothing to say (offline, empty caption)
     └── RewriteError                an HTML file could not be rewritten safely
@@ -102,8 +103,37 @@ class RewriteError(AltTextError):
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Return ``text`` with every non-empty secret replaced by ``***``."""
+    """Return ``text`` with every non-empty secret replaced by ``***``.
+
+    Also the forms a server may echo it in: percent-encoded, base64 (as in a Basic
+    ``Authorization`` header), JSON-escaped, in any letter case. A secret of fewer than
+    eight characters is replaced only as a whole word, so a one-letter test key does not
+    mask every such letter of a message.
+    """
+    import re
+
+    patterns = []
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+        if not secret:
+            continue
+        forms = {secret, *_echoed_forms(secret)}
+        alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        if len(secret) < 8:
+            alternatives = rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])"
+        patterns.append(alternatives)
+    if not patterns:
+        return text
+    return re.sub("|".join(f"(?:{p})" for p in patterns), "***", text, flags=re.IGNORECASE)
+
+
+def _echoed_forms(secret: str) -> list[str]:
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    raw = secret.encode("utf-8")
+    every = "".join(chr(b) if chr(b).isalnum() else f"%{b:02X}" for b in raw)
+    forms = [quote(secret, safe=""), quote_plus(secret), every, json.dumps(secret)[1:-1]]
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        forms += [encoded.decode("ascii"), encoded.decode("ascii").rstrip("=")]
+    return [form for form in forms if form]
