@@ -219,7 +219,9 @@ def _encode(text: str, encoding: str, errors: str = "strict") -> bytes:
         raise RewriteError(f"cannot re-encode the page as {encoding}: {exc}") from exc
 
 
-def _new_tag_bytes(tag_text: str, original: bytes, alt: str, encoding: str) -> bytes:
+def _new_tag_bytes(
+    tag_text: str, original: bytes, alt: str, encoding: str, alt_encoding: str
+) -> bytes:
     start, end, replacement = _plan(tag_text, alt)
     prefix = _encode(tag_text[:start], encoding)
     suffix = _encode(tag_text[end:], encoding)
@@ -227,7 +229,7 @@ def _new_tag_bytes(tag_text: str, original: bytes, alt: str, encoding: str) -> b
         raise RewriteError(f"the {encoding} encoding does not split this tag cleanly")
     # xmlcharrefreplace: what the page's encoding cannot hold becomes &#NNNN;, which is
     # valid inside an attribute value, quoted or not.
-    inserted = _encode(replacement, encoding, "xmlcharrefreplace")
+    inserted = _encode(replacement, alt_encoding, "xmlcharrefreplace")
     return prefix + inserted + suffix
 
 
@@ -273,6 +275,10 @@ def plan_splices(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) -
         RewriteError: as :func:`apply_edits`.
     """
     text, encoding = decoded.text, decoded.encoding
+    # A page that declares nothing and is all ASCII may be read as windows-1252 as well
+    # as UTF-8 (browsers guess): an alt in ASCII, with character references for the
+    # rest, reads the same either way.
+    alt_encoding = encoding if decoded.declared or not original.isascii() else "ascii"
     if not original.startswith(decoded.bom):
         raise RewriteError("the file does not start with the byte-order mark it was read with")
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
@@ -297,7 +303,11 @@ def plan_splices(original: bytes, decoded: DecodedHTML, edits: Sequence[Edit]) -
         if original[bpos : bpos + len(tag)] != tag:
             raise RewriteError(f"the page does not round-trip through {encoding}")
         splices.append(
-            (bpos, bpos + len(tag), _new_tag_bytes(edit.snippet, tag, edit.alt, encoding))
+            (
+                bpos,
+                bpos + len(tag),
+                _new_tag_bytes(edit.snippet, tag, edit.alt, encoding, alt_encoding),
+            )
         )
         bpos += len(tag)
         pos = edit.end

@@ -579,3 +579,16 @@ def test_a_temporary_name_that_exists_is_never_reused(
     assert staged.tmp != str(squatter) and not (tmp_path / "elsewhere").exists()
     assert durable.commit([staged], set()) == []
     assert page.read_bytes() == b"new" and squatter.is_symlink()
+
+
+def test_an_undeclared_ascii_page_gets_an_alt_that_reads_the_same_in_any_guess() -> None:
+    # No BOM, no declaration, ASCII only: browsers may read it as windows-1252 or UTF-8.
+    data = b'<p>Hello</p><img src="a.png">'
+    decoded, (image,) = _scan(data)
+    out = apply_edits(data, decoded, [Edit(image.start, image.end, image.snippet, "Café €")])
+    assert out == b'<p>Hello</p><img alt="Caf&#233; &#8364;" src="a.png">'
+    # A page that already holds UTF-8 text is UTF-8: the alt is written as such.
+    data = '<p>Grüße</p><img src="a.png">'.encode()
+    decoded, (image,) = _scan(data)
+    out = apply_edits(data, decoded, [Edit(image.start, image.end, image.snippet, "Café")])
+    assert out == '<p>Grüße</p><img alt="Café" src="a.png">'.encode()
