@@ -298,3 +298,17 @@ def test_a_page_reached_twice_is_named_by_its_own_path(tmp_path: Path) -> None:
     assert "1 file scanned, 1 changed" in out
     assert 'alt="A navy rectangle"' in (site / "own" / "page.html").read_text("utf-8")
     assert (site / "alias.html").is_symlink()
+
+
+def test_cache_commands_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-cache-here"
+    code, out, _ = run("cache", "stats", "--cache-dir", str(missing))
+    assert code == 0 and "no cache yet" in out and not missing.exists()
+    code, out, _ = run("cache", "clear", "--cache-dir", str(missing))
+    assert code == 0 and "nothing to clear" in out and not missing.exists()
+    described_png(tmp_path / "site" / "a.png", "A navy rectangle")
+    write(tmp_path / "site" / "index.html", '<html lang="en"><img src="a.png">\n')
+    cache = tmp_path / "cache"
+    assert run("fix", str(tmp_path / "site"), "--cache-dir", str(cache), "-q")[0] == 0
+    code, out, _ = run("cache", "clear", "--cache-dir", str(cache), "--yes")
+    assert code == 0 and "removed" in out

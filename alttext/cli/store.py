@@ -10,6 +10,7 @@ import click
 
 from alttext.cli import main
 from alttext.cli.options import (
+    UsageFailure,
     build_config,
     config_options,
     library_errors,
@@ -21,8 +22,16 @@ def cache() -> None:
     """Inspect or clear the caption cache."""
 
 
+_CACHE_DIR_HELP = "Caption cache folder (else ALTTEXT_CACHE_DIR or the user cache dir)."
+
+
 @cache.command("stats")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=_CACHE_DIR_HELP,
+)
 def cache_stats(cache_dir: Path | None) -> None:
     """Show where the cache is, how many captions it holds and its size."""
     import os
@@ -31,6 +40,9 @@ def cache_stats(cache_dir: Path | None) -> None:
     from alttext.store.pages import PageMemo
 
     directory = cache_dir or default_cache_dir(os.environ)
+    if not directory.is_dir():  # looking must not create one
+        click.echo(f"directory: {directory} (no cache yet: fix creates it)")
+        return
     memo = PageMemo(directory)
     with library_errors(), CaptionCache(directory) as store:
         stats = store.stats()
@@ -51,7 +63,12 @@ def cache_stats(cache_dir: Path | None) -> None:
 
 
 @cache.command("clear")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=_CACHE_DIR_HELP,
+)
 @click.option(
     "--pages",
     "pages_only",
@@ -73,6 +90,11 @@ def cache_clear(cache_dir: Path | None, pages_only: bool, yes: bool) -> None:
     from alttext.store.pages import PageMemo
 
     directory = cache_dir or default_cache_dir(os.environ)
+    if not directory.is_dir():
+        click.echo(f"nothing to clear: there is no cache in {directory}")
+        return
+    if not os.access(directory, os.W_OK):
+        raise UsageFailure(f"cannot clear the cache in {directory}: not writable")
     memo = PageMemo(directory)
     if pages_only:
         with library_errors():
