@@ -20,15 +20,8 @@ from test_fix import described_png
 
 from alttext.cli import main
 from alttext.errors import ScanError
-from alttext.scan.encoding import (
-    _DIVERGENT,
-    ENCODING_LABELS,
-    PRESCAN_BYTES,
-    codec_for_label,
-    decode_html,
-    prescan,
-    sniff_encoding,
-)
+from alttext.scan.encoding import PRESCAN_BYTES, decode_html, prescan, sniff_encoding
+from alttext.scan.labels import _DIVERGENT, ENCODING_LABELS, codec_for_label
 from alttext.scan.scanner import read_page, scan_file
 
 DATA = Path(__file__).parent / "data" / "encoding"
