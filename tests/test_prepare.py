@@ -188,7 +188,7 @@ def test_svg_with_entities_is_refused_before_rendering() -> None:
         b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">]>'
         b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">&a;</svg>'
     )
-    with pytest.raises(ImageFetchError, match="SVG"):
+    with pytest.raises(ImageRefused, match="SVG has a DTD declaration"):
         prepare_for_upload(svg, "image/svg+xml")
 
 
@@ -310,3 +310,39 @@ def test_any_href_but_a_fragment_or_data_is_refused(href: str) -> None:
         return
     with pytest.raises(ImageRefused, match="external file"):
         prepare_for_upload(svg, "image/svg+xml")
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        # expat ends the NOTATION's literal at its closing quote; roxmltree (resvg's
+        # parser) at the first ">": the two would see two different documents.
+        '<!DOCTYPE svg [<!NOTATION n SYSTEM "x>]>',
+        '<!DOCTYPE svg PUBLIC "x" "x>]>',
+        "<!DOCTYPE svg [<!ELEMENT svg ANY>]>",
+    ],
+)
+def test_an_svg_whose_dtd_parsers_would_read_differently_is_refused(
+    tmp_path: Path, prolog: str
+) -> None:
+    pytest.importorskip("resvg_py")
+    secret = secret_png(tmp_path / "secret.png")
+    two_documents = (
+        f"{prolog}<svg xmlns='http://www.w3.org/2000/svg' width='50' height='50'>"
+        f"<image href='{secret}' width='50' height='50'/><!--\">]>"
+        '<svg xmlns="http://www.w3.org/2000/svg" width="50" height="50">--></svg>'
+    )
+    with pytest.raises(ImageRefused, match="DTD"):
+        prepare_for_upload(two_documents.encode(), "image/svg+xml")
+
+
+def test_an_svg_with_an_editors_plain_doctype_is_rendered() -> None:
+    pytest.importorskip("resvg_py")
+    svg = (
+        b'<?xml version="1.0"?><!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+        b'"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">'
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><!-- a note -->'
+        b'<rect width="40" height="20" fill="navy"/></svg>'
+    )
+    data, mime = prepare_for_upload(svg, "image/svg+xml")
+    assert mime == "image/png" and data.startswith(b"\x89PNG")

@@ -294,10 +294,25 @@ def _check_css_urls(css: str) -> None:
             raise ImageRefused(f"SVG references an external file: url({target[:200]}")
 
 
+# The one DOCTYPE an SVG may have: a plain external one (as editors write), whose quoted
+# ids hold no "<", ">", "[" or "]". Any other "<!" declaration (an internal subset, a
+# NOTATION, an ENTITY...) is refused before parsing: XML parsers disagree on where such
+# declarations end (roxmltree, resvg's parser, ends a quoted literal at ">"), so a check
+# of one parser's tree would not be a check of what the renderer draws.
+_PLAIN_DOCTYPE = re.compile(
+    r"""<!DOCTYPE\s+svg(?:\s+(?:PUBLIC\s+(?:"[^"<>\[\]]*"|'[^'<>\[\]]*')\s+|SYSTEM\s+)"""
+    r"""(?:"[^"<>\[\]]*"|'[^'<>\[\]]*'))?\s*>""",
+    re.IGNORECASE,
+)
+_DECLARATION = re.compile(r"<!(?!--|\[CDATA\[)")
+
+
 def _check_text(text: str, depth: int = 0) -> Element:
     """Parse SVG text and refuse it when it references anything outside itself."""
     if "<?xml-stylesheet" in text:
         raise ImageRefused("SVG uses <?xml-stylesheet?>, which may load an external file")
+    if _DECLARATION.search(_PLAIN_DOCTYPE.sub("", text, count=1)):
+        raise ImageRefused("SVG has a DTD declaration (only a plain <!DOCTYPE svg> is read)")
     root = _parse_svg(text)
     _check_references(root, depth)
     return root
