@@ -485,3 +485,34 @@ def test_an_interrupt_does_not_wait_for_a_task_that_never_ends(
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert len(server.requests("submit")) == 1  # resumed, not paid for twice
     assert 'alt="' in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_an_interrupt_starts_none_of_the_tasks_still_waiting_for_a_slot(
+    tmp_path: Path, server: WaveSpeedServer
+) -> None:
+    # Six images and WaveSpeed's default of two tasks at once: four wait for a slot. An
+    # interrupt must not let them start (each start is a paid task).
+    site = tmp_path / "site"
+    site.mkdir()
+    for n in range(6):
+        Image.new("RGB", (64, 40 + n), "orange").save(site / f"i{n}.png")
+        (site / f"p{n}.html").write_text(f'<html lang="en"><img src="i{n}.png"></html>\n')
+    server.default_plan = Plan(outcome="never")
+    command = [*fix_command(site, server, tmp_path / "cache"), "--workers", "1"]
+    command.remove("--jobs")
+    command.remove("4")  # the default: WaveSpeed keeps to its two slots
+    proc = subprocess.Popen(
+        command, env=fix_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
+    )
+    try:
+        wait_for(
+            lambda: sum(t.polls > 0 for t in list(server.tasks.values())) >= 2, proc, "2 polls"
+        )
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err.decode()
+    assert len(server.requests("submit")) == 2  # the waiting four never started

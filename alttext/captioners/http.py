@@ -111,6 +111,8 @@ class Limiter:
         per_minute: task starts allowed per minute; ``None`` or ``<= 0`` for no bound.
         clock: monotonic clock, injectable for tests.
         sleep: sleep function, injectable for tests.
+        proceed: called while waiting for a slot; raises to give up the wait (an
+            interrupted run must not start the tasks that were waiting).
     """
 
     def __init__(
@@ -120,7 +122,9 @@ class Limiter:
         per_minute: float | None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        proceed: Callable[[], None] | None = None,
     ) -> None:
+        self._proceed = proceed
         if max_concurrent is not None and max_concurrent < 1:
             raise ConfigError(f"max_concurrent must be at least 1, got {max_concurrent}")
         self.max_concurrent = max_concurrent
@@ -139,8 +143,17 @@ class Limiter:
         if self._slots is None:
             yield
             return
-        with self._slots:
+        if self._proceed is None:
+            with self._slots:
+                yield
+            return
+        while not self._slots.acquire(timeout=0.05):
+            self._proceed()
+        try:
+            self._proceed()  # the slot came free after a stop: start nothing
             yield
+        finally:
+            self._slots.release()
 
     def throttle(self) -> None:
         """Wait until one more start fits the per-minute bound, and record it."""
@@ -204,6 +217,8 @@ class HttpClient:
         clock: monotonic clock for deadlines, injectable for tests.
         sleep: sleep between retries, injectable for tests.
         wall_clock: wall-clock time, to read ``Retry-After`` HTTP dates.
+        proceed: called before every attempt; raises to send nothing more (an
+            interrupted run: :meth:`~alttext.captioners.retry.Stopper.check`).
     """
 
     def __init__(
@@ -215,7 +230,9 @@ class HttpClient:
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         wall_clock: Clock = time.time,
+        proceed: Callable[[], None] | None = None,
     ) -> None:
+        self._proceed = proceed
         self._api_key = api_key
         self.timeout = timeout
         self.service = service
@@ -302,6 +319,8 @@ class HttpClient:
         attempt = 0
         while True:
             attempt += 1
+            if self._proceed is not None:
+                self._proceed()
             self._refuse_if_unreachable(host, what)
             if before_attempt is not None:
                 before_attempt()

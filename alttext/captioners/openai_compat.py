@@ -88,12 +88,14 @@ class OpenAICaptioner:
             clock=clock,
             sleep=self._stopper.sleep,
             wall_clock=wall_clock,
+            proceed=self._stopper.check,
         )
         self._limiter = Limiter(
             max_concurrent=max_concurrent,
             per_minute=per_minute,
             clock=clock,
             sleep=self._stopper.sleep,
+            proceed=self._stopper.check,
         )
 
     def __repr__(self) -> str:

@@ -185,6 +185,11 @@ class Stopper:
         else:  # an injected (test) clock: its sleep moves its time
             self._sleep(seconds)
 
+    def check(self) -> None:
+        """Raise :class:`CaptionError` if the run has been stopped (before a request)."""
+        if self._stopped.is_set():
+            raise CaptionError("not sent: the run was interrupted")
+
     def stop(self) -> None:
         """Wake every sleeper now, and make every later sleep fail at once."""
         self._stopped.set()
