@@ -312,3 +312,26 @@ def test_cache_commands_create_nothing(tmp_path: Path) -> None:
     assert run("fix", str(tmp_path / "site"), "--cache-dir", str(cache), "-q")[0] == 0
     code, out, _ = run("cache", "clear", "--cache-dir", str(cache), "--yes")
     assert code == 0 and "removed" in out
+
+
+def test_a_folder_that_cannot_be_read_fails_the_gate(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    write(site / "index.html", '<html lang="en"><img src="a.png" alt="A chart">\n')
+    write(site / "blog" / "post.html", '<html lang="en"><img src="a.png">\n')
+    (site / "blog").chmod(0)
+    command = [sys.executable, "-m", "alttext", "check", str(site)]
+    if os.geteuid() == 0:  # root reads any folder: run without that privilege
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop root's file-permission override")
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", *command]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    finally:
+        (site / "blog").chmod(0o755)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "blog: error cannot read folder" in result.stdout

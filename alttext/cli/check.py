@@ -107,7 +107,7 @@ def check(
     with library_errors():
         report = run_check(paths, config, on_page=lambda _page: progress.advance())
     progress.close()
-    if report.files == 0:  # a wrong build path must not pass the gate
+    if report.files == 0 and not report.errors:  # a wrong build path must not pass the gate
         raise UsageFailure(
             "no HTML files (*.html, *.htm, *.xhtml) under "
             + ", ".join(str(p) for p in paths)

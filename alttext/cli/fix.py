@@ -185,7 +185,7 @@ def fix(
             )
         finally:
             progress.close()
-    if report.files == 0:
+    if report.files == 0 and not report.errors:
         raise UsageFailure(
             "no HTML files (*.html, *.htm, *.xhtml) under "
             + ", ".join(str(p) for p in paths)

@@ -88,14 +88,18 @@ def scan_root(paths: Iterable[Path], site_root: Path | None) -> Path:
     )
 
 
-def html_files(paths: Iterable[Path], exclude: Iterable[str]) -> list[Path]:
+def html_files(
+    paths: Iterable[Path], exclude: Iterable[str], unreadable: list[OSError] | None = None
+) -> list[Path]:
     """The HTML files under ``paths`` (as :func:`iter_html_files`), each file once: paths
     that overlap (``site site/docs``) or a page reached twice (a symlink to another page)
-    would otherwise be audited twice, and rewritten or patched twice."""
+    would otherwise be audited twice, and rewritten or patched twice. Folders that could
+    not be listed are added to ``unreadable`` (see :func:`folder_errors`)."""
     at: dict[tuple[int, int], int] = {}  # a file's identity: its place in ``files``
     links: set[int] = set()  # the places held by a symlink's path
     files: list[Path] = []
-    for path in iter_html_files(paths, exclude):
+    on_error = unreadable.append if unreadable is not None else None
+    for path in iter_html_files(paths, exclude, on_error):
         try:
             info = os.lstat(path)
             link = stat.S_ISLNK(info.st_mode)
@@ -116,6 +120,17 @@ def html_files(paths: Iterable[Path], exclude: Iterable[str]) -> list[Path]:
             files[at[identity]] = path
             links.discard(at[identity])
     return files
+
+
+def folder_errors(unreadable: Iterable[OSError], root: Path) -> list[FileError]:
+    """The folders a listing could not read, as errors: pages in them were not audited."""
+    return [
+        FileError(
+            page_rel_path(Path(str(exc.filename)), root),
+            f"cannot read folder: {exc.strerror or exc} (its pages were not checked)",
+        )
+        for exc in unreadable
+    ]
 
 
 def iter_pages(
@@ -435,8 +450,10 @@ def run_check(
     """
     paths = list(paths)
     root = scan_root(paths, config.site_root)
-    files = html_files(paths, config.exclude)
+    unreadable: list[OSError] = []
+    files = html_files(paths, config.exclude, unreadable)
     report = CheckReport(root=root)
+    report.errors.extend(folder_errors(unreadable, root))
     for page in audit_pages(files, config, root, probe_factory=probe_factory):
         report.files += 1
         if page.error is not None:

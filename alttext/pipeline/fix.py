@@ -29,7 +29,7 @@ from pathlib import Path
 from alttext.config import Config
 from alttext.durable import discard, sync_directories
 from alttext.errors import AltTextError
-from alttext.pipeline.check import audit_pages, html_files, scan_root
+from alttext.pipeline.check import audit_pages, folder_errors, html_files, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
 from alttext.pipeline.land import (
     Entry,
@@ -294,7 +294,9 @@ def _run(
             memo.pages.put(to_remember)
             to_remember.clear()
 
-    files = html_files(paths, config.exclude)
+    unreadable: list[OSError] = []
+    files = html_files(paths, config.exclude, unreadable)
+    report.errors.extend(folder_errors(unreadable, root))
     # Leftovers of an interrupted run go before anything is written (scan workers write
     # the pages they settle as soon as they have them).
     if mode == "write":

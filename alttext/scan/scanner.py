@@ -110,11 +110,16 @@ class PageScan:
     found: int = 0
 
 
-def iter_html_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Iterator[Path]:
+def iter_html_files(
+    paths: Iterable[Path],
+    exclude: Iterable[str] = (),
+    on_error: Callable[[OSError], None] | None = None,
+) -> Iterator[Path]:
     """Yield HTML files under ``paths`` (files given directly are always yielded), sorted.
 
     ``exclude`` globs match against the path relative to the directory given, and against
-    the file name (``drafts/*``, ``*.amp.html``).
+    the file name (``drafts/*``, ``*.amp.html``). A folder that cannot be listed is
+    passed to ``on_error`` (its pages would otherwise be skipped without a word).
     """
     patterns = tuple(exclude)
 
@@ -124,7 +129,7 @@ def iter_html_files(paths: Iterable[Path], exclude: Iterable[str] = ()) -> Itera
 
     for path in paths:
         if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
+            for dirpath, dirnames, filenames in os.walk(path, onerror=on_error):
                 dirnames.sort()
                 for filename in sorted(filenames):
                     if not filename.lower().endswith(HTML_SUFFIXES):
