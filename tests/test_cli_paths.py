@@ -335,3 +335,21 @@ def test_a_folder_that_cannot_be_read_fails_the_gate(tmp_path: Path) -> None:
         (site / "blog").chmod(0o755)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "blog: error cannot read folder" in result.stdout
+
+
+def test_the_site_root_must_hold_the_paths_and_a_link_to_it_is_the_same_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "s1" / "sub" / "p.html", '<html lang="en"><img src="a.png">\n')
+    (tmp_path / "other").mkdir()
+    code, _, err = run("check", "s1/sub", "--site-root", "other")
+    assert code == 2 and "does not hold the paths given" in err
+    (tmp_path / "L").mkdir()
+    os.symlink("../s1", tmp_path / "L" / "link")
+    code, _, err = run("check", "L/link", "s1", "-q")
+    assert code == 1, err  # one folder, spelled two ways: its finding, not a usage error
+    before = (tmp_path / "s1" / "sub" / "p.html").read_bytes()
+    code, _, err = run("check", "-q", "s1", "-o", "s1/sub/p.html")
+    assert code == 2 and "looks like a page" in err
+    assert (tmp_path / "s1" / "sub" / "p.html").read_bytes() == before

@@ -103,6 +103,8 @@ def check(
         workers=workers,
     )
     writable_output(output, "--output")  # before the scan, not after it
+    if output is not None and output.suffix.lower() in (".html", ".htm", ".xhtml"):
+        raise UsageFailure(f"{output} looks like a page: write the report elsewhere")
     progress = Progress("scanning", enabled=None if not quiet else False)
     with library_errors():
         report = run_check(paths, config, on_page=lambda _page: progress.advance())

@@ -47,7 +47,8 @@ def config_options(func: F) -> F:
     @click.option(
         "--site-root",
         type=click.Path(exists=True, file_okay=False, path_type=Path),
-        help="Root for root-relative URLs like /images/a.png (default: the directory given).",
+        help="Root for root-relative URLs like /images/a.png; it must hold the PATHS "
+        "(default: the directory given, or of several, the one that holds the others).",
     )
     @click.option(
         "--exclude",

@@ -75,17 +75,30 @@ def scan_root(paths: Iterable[Path], site_root: Path | None) -> Path:
     means would be a guess (the working directory served another site's image): a
     :class:`ConfigError` asks for ``--site-root``.
     """
-    if site_root is not None:
-        return site_root
     folders = [p if p.is_dir() else p.parent for p in dict.fromkeys(paths)]
-    absolute = [os.path.abspath(folder) for folder in folders]
-    for folder, candidate in zip(folders, absolute, strict=True):
-        if all(a == candidate or a.startswith(candidate.rstrip(os.sep) + os.sep) for a in absolute):
-            return folder
+    # As given, then with symlinks resolved (site/ and a link to it are one folder).
+    for spelled in (os.path.abspath, os.path.realpath):
+        absolute = [spelled(folder) for folder in folders]
+        if site_root is not None:
+            if all(_within(a, spelled(site_root)) for a in absolute):
+                return site_root
+            continue
+        for folder, candidate in zip(folders, absolute, strict=True):
+            if all(_within(a, candidate) for a in absolute):
+                return folder
+    if site_root is not None:
+        raise ConfigError(
+            f"--site-root {site_root} does not hold the paths given: it is the folder "
+            "root-relative URLs like /img/a.png start from, and the pages are below it"
+        )
     raise ConfigError(
         "the paths given are in different folders: give --site-root DIR, the folder "
         "root-relative URLs like /img/a.png start from (it holds them all)"
     )
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def html_files(
