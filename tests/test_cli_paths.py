@@ -353,3 +353,15 @@ def test_the_site_root_must_hold_the_paths_and_a_link_to_it_is_the_same_folder(
     code, _, err = run("check", "-q", "s1", "-o", "s1/sub/p.html")
     assert code == 2 and "looks like a page" in err
     assert (tmp_path / "s1" / "sub" / "p.html").read_bytes() == before
+
+
+def test_a_page_name_cannot_start_a_ci_workflow_command(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for name in ("::error title=Pwned::Injected.html", "\t::add-mask::x.html"):
+        write(site / name, '<html lang="en"><img src="x.png">\n')
+    code, out, _ = run("check", str(site))
+    code_fix, _, err = run("fix", str(site), "--no-cache", "-q")
+    assert code == 1 and code_fix == 1
+    for line in (out + err).splitlines():
+        assert not line.lstrip().startswith("::"), line
+    assert "./::error title=Pwned::Injected.html:1:" in out

@@ -134,7 +134,7 @@ def fix(
 
     from alttext.pipeline.fix import run_fix
     from alttext.progress import Progress
-    from alttext.report.text import printable
+    from alttext.report.text import line_start, printable
     from alttext.scan.scanner import HTML_SUFFIXES
 
     if dry_run and patch_file:
@@ -204,15 +204,13 @@ def fix(
     for outcome in report.failed:
         image = outcome.image
         click.echo(
-            f"{printable(image.rel_page, 1000)}:{image.line}:{image.column}: not fixed"
+            f"{line_start(image.rel_page)}:{image.line}:{image.column}: not fixed"
             f"{f' [{printable(image.src)}]' if image.src else ''}: "
             f"{printable(outcome.error or '', 1000)}",
             err=True,
         )
     for error in report.errors:
-        click.echo(
-            f"{printable(error.file, 1000)}: error {printable(error.message, 1000)}", err=True
-        )
+        click.echo(f"{line_start(error.file)}: error {printable(error.message, 1000)}", err=True)
     if report.leftovers_removed:
         click.echo(
             f"removed {_count(report.leftovers_removed, 'temporary file')} left by an "

@@ -26,6 +26,14 @@ def printable(text: str, limit: int = 200) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
+def line_start(path: str) -> str:
+    """A page's path as the start of an output line: :func:`printable`, and never read as
+    a CI workflow command (GitHub Actions runs a line that starts with ``::`` once
+    leading whitespace is trimmed, e.g. a page named ``::add-mask::x.html``)."""
+    shown = printable(path, 1000)
+    return "./" + shown if shown.lstrip().startswith("::") else shown
+
+
 def format_finding(finding: Finding, *, colour: bool = False) -> str:
     """One finding as one line."""
     src = f" [{printable(finding.src)}]" if finding.src else ""
@@ -34,7 +42,7 @@ def format_finding(finding: Finding, *, colour: bool = False) -> str:
         label = f"{_COLOURS[finding.severity]}{label}{_RESET}"
         src = f"{_DIM}{src}{_RESET}" if src else ""
     return (
-        f"{printable(finding.file, 1000)}:{finding.line}:{finding.column}: {label} "
+        f"{line_start(finding.file)}:{finding.line}:{finding.column}: {label} "
         f"{finding.rule} {printable(finding.message, 1000)}{src}"
     )
 
@@ -68,9 +76,9 @@ def render_text(
         if colour and finding.file != current:
             if current is not None:
                 yield ""
-            yield f"{_BOLD}{printable(finding.file, 1000)}{_RESET}"
+            yield f"{_BOLD}{line_start(finding.file)}{_RESET}"
             current = finding.file
         yield format_finding(finding, colour=colour)
     for error in errors:
-        yield f"{printable(error.file, 1000)}: error {printable(error.message, 1000)}"
+        yield f"{line_start(error.file)}: error {printable(error.message, 1000)}"
     yield summary_line(files, images, findings, len(errors))
