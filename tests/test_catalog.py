@@ -412,3 +412,20 @@ def test_prune_refuses_when_no_page_is_found(tmp_path: Path, content: str | None
 def test_prune_help_shows_its_examples() -> None:
     result = cli("catalog", "prune", "--help")
     assert "--include-reviewed" in result.output and "--dry-run   # list" in result.output
+
+
+def test_prune_refuses_when_a_page_cannot_be_read(
+    tmp_path: Path, pruned_site: tuple[Path, Path, dict[str, str]]
+) -> None:
+    site, catalog, _ = pruned_site
+    (site / "broken.html").write_bytes(b'<meta charset="utf-7"><img src="img/x.png">')
+    before = catalog.read_bytes()
+    result = cli("catalog", "prune", str(catalog), str(site))
+    assert result.exit_code == 2
+    assert "could not be read" in result.stderr and "broken.html" in result.stderr
+    assert catalog.read_bytes() == before
+
+
+def test_an_empty_catalog_file_starts_a_catalog(tmp_path: Path) -> None:
+    (tmp_path / "alttext.json").write_text("\n", encoding="utf-8")
+    assert len(Catalog.load(tmp_path / "alttext.json")) == 0

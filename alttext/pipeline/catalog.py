@@ -111,8 +111,9 @@ def prune_catalog(
     Reviewed entries stay unless ``include_reviewed``. ``dry_run`` changes nothing.
 
     Raises:
-        ConfigError: the catalog is invalid, or no HTML page was found under ``paths``
-            (a wrong path would otherwise make every entry look unused).
+        ConfigError: the catalog is invalid, no HTML page was found under ``paths``
+            (a wrong path would otherwise make every entry look unused), or a page
+            could not be read (its images would look unused).
     """
     paths = list(paths)
     store = Catalog.load(catalog_file)  # before the scan: a broken catalog fails fast
@@ -122,6 +123,14 @@ def prune_catalog(
         raise ConfigError(
             f"no HTML page found under {where}: refusing to prune {catalog_file}"
             " (every entry would look unused); give the built site's directory"
+        )
+    unread_pages = [item.page for item in used.unread if item.src is None]
+    if unread_pages:
+        # Which images such a page shows is unknown: any entry could be one of them.
+        raise ConfigError(
+            f"{len(unread_pages)} page(s) could not be read (first: {unread_pages[0]}):"
+            f" refusing to prune {catalog_file}, since their images would look unused;"
+            " fix or --exclude them"
         )
     before = dict(store.entries)
     unused = [key for key, entry in store if entry.reviewed and key not in used.hashes]

@@ -329,6 +329,8 @@ def _read(path: Path) -> dict[str, CatalogEntry]:
         raise ConfigError(
             f"catalog {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from exc
+    if not text.strip():
+        return {}  # an empty file (touch alttext.json) starts a catalog
     try:
         data = json.loads(text, object_pairs_hook=_Pairs)
     except json.JSONDecodeError as exc:
