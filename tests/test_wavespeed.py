@@ -612,3 +612,13 @@ def test_submits_respect_the_per_minute_bound(server: WaveSpeedServer, clock: Fa
     times = [r.at for r in server.requests("submit")]
     assert times[2] - times[0] >= 60.0
     assert times[1] - times[0] < 60.0
+
+
+def test_a_caption_that_echoes_the_key_never_publishes_it(
+    server: WaveSpeedServer, clock: FakeClock
+) -> None:
+    # A gateway answering an error as a 200 "caption": the key must not reach the alt,
+    # the catalog or the cache.
+    server.plans.append(Plan(caption=f"Invalid token {API_KEY} for this route"))
+    result = make(server, clock).caption(req())
+    assert API_KEY not in result.caption and "***" in result.caption

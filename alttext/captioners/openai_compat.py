@@ -178,6 +178,8 @@ class OpenAICaptioner:
         if isinstance(refusal, str) and refusal.strip():
             raise NoCaption(f"the model refused: {refusal.strip()[:200]}")
         caption = _text(message.get("content"))
+        # A gateway that answers an error as content could echo the key: never publish it.
+        caption = self._http.redact(caption) if caption else caption
         if not caption:
             reason = choices[0].get("finish_reason")
             raise NoCaption(f"the model answered with no text (finish_reason={reason!r})")

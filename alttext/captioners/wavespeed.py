@@ -323,6 +323,8 @@ class WaveSpeedCaptioner:
                 code=code,
             )
         caption = _first_output(data.get("outputs"))
+        # A gateway that answers an error as content could echo the key: never publish it.
+        caption = self._http.redact(caption) if caption else caption
         if not caption:
             raise NoCaption(f"WaveSpeed task {task_id} completed without a caption")
         flags = data.get("has_nsfw_contents")
