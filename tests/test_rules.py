@@ -198,8 +198,13 @@ def test_every_rule_has_documentation() -> None:
         ('A dog & cat "hi"', 'A dog & cat "hi"'),  # its own quotes
         # ... while markup, even entity-encoded, and emphasis marks go.
         ("&lt;script&gt;alert(1)&lt;/script&gt; text", "Alert(1) text"),
-        ("`code` and _emphasis_", "Code and emphasis"),
+        ("`code` and *emphasis*", "Code and emphasis"),
         ("# Heading text", "Heading text"),
+        # ... but not what describes code: dunders, lone stars, generics, a tag named.
+        ("A file named __init__.py in a tree", "A file named __init__.py in a tree"),
+        ("*args and **kwargs", "*args and **kwargs"),
+        ("A snippet declaring List<String> names", "A snippet declaring List<String> names"),
+        ("A tag <img> in an HTML tutorial", "A tag <img> in an HTML tutorial"),
     ],
 )
 def test_polish(caption: str, alt: str) -> None:

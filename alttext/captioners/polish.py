@@ -14,13 +14,24 @@ import re
 from alttext.errors import NoCaption
 from alttext.rules.checks import is_filename_alt, is_placeholder_alt
 
-# Markup only: a tag starts with a letter (or /letter), so "< 5 °C" is text. Matched
-# after entities are decoded, so "&lt;script&gt;" is markup too.
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+# The formatting markup a model may wrap a caption in (``<p>``, ``<b>``...), matched after
+# entities are decoded so "&lt;b&gt;" goes too. Other tag-like text stays: a caption of
+# a code screenshot says "List<String>" or "a tag <img>", and "< 5 °C" is plain text;
+# a tag with attributes is markup whatever its name.
+_TAG = re.compile(
+    r"</?(?:a|abbr|b|blockquote|br|center|cite|code|div|em|embed|font|form|h[1-6]|hr|i|"
+    r"iframe|kbd|li|link|mark|meta|object|ol|p|pre|q|s|samp|script|small|span|strong|"
+    r"style|sub|sup|svg|u|ul)(?:\s[^<>]*)?/?>"
+    # ... and any tag with an attribute set: markup, whatever its name (<img src=x>).
+    r"|</?[A-Za-z][\w:-]*\s[^<>]*=[^<>]*>",
+    re.IGNORECASE,
+)
 _SPACE = re.compile(r"\s+")
-# Markdown emphasis and code marks around words, and heading marks at the start; not the
-# "_" inside my_var_name nor the "#" of C#.
-_MARKDOWN = re.compile(r"(?<![\w*_])[*_]+(?=[^\s*_])|(?<=[^\s*_])[*_]+(?![\w*_])|`+|^#+\s+")
+# Markdown a model may answer in: a heading mark at the start, backticks, and emphasis
+# with asterisks as a pair around words (**bold**, *em*). Underscores stay (__init__.py,
+# my_var_name), and so do lone asterisks (*args, **kwargs, 2*x*y, a ***** rating).
+_HEADING = re.compile(r"^#+\s+")
+_EMPHASIS = re.compile(r"(?<![\w*])(\*\*?)(?=[^\s*])(.+?)(?<=[^\s*])\1(?![\w*])")
 _LEAD_IN = re.compile(
     r"""^(?:
         (?:this|the)\s+(?:image|picture|photo(?:graph)?|graphic|screenshot|illustration)
@@ -65,7 +76,7 @@ def polish(caption: str, max_length: int = 125) -> str:
     'A red bicycle leaning on a wall.'
     """
     text = _TAG.sub(" ", html.unescape(caption)).strip()
-    text = _MARKDOWN.sub("", text)
+    text = _EMPHASIS.sub(r"\2", _HEADING.sub("", text).replace("`", ""))
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = _SPACE.sub(" ", text).strip()
