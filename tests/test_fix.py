@@ -551,3 +551,15 @@ def test_estimate_counts_what_a_run_would_pay_for_and_changes_nothing(
 def test_estimate_is_given_alone(site: Path) -> None:
     code, out, err = run("fix", str(site), "--estimate", "--dry-run")
     assert code == 2 and "--estimate" in (out + err)
+
+
+def test_outcomes_are_kept_only_for_a_caller_that_reads_them(tmp_path: Path) -> None:
+    described_png(tmp_path / "a.png", "A navy rectangle")
+    for n in range(3):
+        write(tmp_path / f"p{n}.html", '<html lang="en"><img src="a.png"><img src="a.png">\n')
+    config = Config(cache=False, workers=1)
+    counts_only = run_fix([tmp_path], config, env={}, mode="dry-run", keep_outcomes=False)
+    everything = run_fix([tmp_path], config, env={}, mode="dry-run")
+    assert list(counts_only.outcomes) == [] and len(list(everything.outcomes)) == 6
+    assert counts_only.actions == everything.actions and counts_only.alts_written == 6
+    assert counts_only.origins == everything.origins == {"metadata": 6}

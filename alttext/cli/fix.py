@@ -182,6 +182,7 @@ def fix(
                 on_total=set_total,
                 on_described=progress.advance,
                 audit=report_file is not None,  # findings only go into --report
+                keep_outcomes=report_file is not None,  # so do the outcomes
             )
         finally:
             progress.close()

@@ -96,9 +96,14 @@ class FixReport:
     #: ``decorative`` they add up to :attr:`alts_written`).
     origins: Counter[str] = field(default_factory=Counter)
 
+    #: Whether :attr:`outcomes` keeps every outcome (``--report`` reads them; the summary
+    #: needs only the counts, and a site with many images would spill them to disk).
+    keep_outcomes: bool = True
+
     def record(self, outcome: ImageOutcome) -> None:
         """Add an image's final outcome (it must not change afterwards)."""
-        self.outcomes.append(outcome)
+        if self.keep_outcomes:
+            self.outcomes.append(outcome)
         self.actions[outcome.action] += 1
         if outcome.action == "failed":
             self.failed.append(outcome)
@@ -131,6 +136,7 @@ def run_fix(
     on_described: Callable[[], None] | None = None,
     describer: Describer | None = None,
     audit: bool = True,
+    keep_outcomes: bool = True,
 ) -> FixReport:
     """Fill missing alt text in the HTML under ``paths``.
 
@@ -148,6 +154,8 @@ def run_fix(
             from ``config`` and closed at the end.
         audit: also audit the pages as ``check`` does (:attr:`FixReport.findings`); a
             caller that reports no findings saves that work with ``False``.
+        keep_outcomes: keep every image's outcome in :attr:`FixReport.outcomes`; a
+            caller that needs only the counts and the failures saves that with ``False``.
 
     Raises:
         ConfigError: before any work, for a bad backend, missing key or bad catalog.
@@ -159,7 +167,7 @@ def run_fix(
     if describer is None:
         session = DescriberSession(config, env)
         describer = session.describer
-    report = FixReport(root=root)
+    report = FixReport(root=root, keep_outcomes=keep_outcomes)
     try:
         _run(
             paths,
