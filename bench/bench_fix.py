@@ -47,6 +47,7 @@ import io
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -299,6 +300,61 @@ def unique_site(root: Path, pages: int, images: int) -> Path:
     return root
 
 
+def many_images_site(pages: int) -> Path:
+    """Docs-like pages of 10-30 KB with ~10 images each (8 in 10 without alt, the rest
+    with), drawn from 6 shared images: a warm run recalls several images per page, where
+    ``make_corpus`` pages have few."""
+    root = WORK / f"many-images-p{pages}"
+    if (root / ".complete").exists():
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "img").mkdir(parents=True)
+    for i in range(6):
+        (root / "img" / f"p{i}.png").write_bytes(raster("png", i, (200 + i, 150)))
+    rng = random.Random(1)
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "lazy",
+        "dog",
+        "static",
+        "site",
+        "image",
+        "caption",
+        "docs",
+    ]
+    for n in range(pages):
+        page = root / f"section{n % 20}" / f"page{n}.html"
+        page.parent.mkdir(exist_ok=True)
+        parts = [
+            f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><title>Page {n}'
+            f"</title></head>\n<body>\n<main>\n<h1>Page {n}</h1>\n"
+        ]
+        size, written, k = rng.randint(10_000, 30_000), 0, 0
+        while written < size:
+            para = "<p>" + " ".join(rng.choice(words) for _ in range(rng.randint(40, 120)))
+            para += ".</p>\n"
+            if k % 3 == 0:
+                src = f"/img/p{rng.randrange(6)}.png"
+                if rng.random() < 0.8:
+                    para += f'<figure><img src="{src}" width="200"><figcaption>Figure {k}'
+                    para += "</figcaption></figure>\n"
+                else:
+                    para += f'<img src="{src}" alt="Already described">\n'
+            parts.append(para)
+            written += len(para)
+            k += 1
+        parts.append("</main>\n</body>\n</html>\n")
+        page.write_text("".join(parts), encoding="utf-8")
+    (root / ".complete").write_text("")
+    return root
+
+
 def corpus_site(pages: int) -> Path:
     """A ``make_corpus`` corpus plus a file for every image it references."""
     return _corpus(WORK / f"corpus-p{pages}", CorpusSpec(pages=pages), DEFAULT_OUT / f"p{pages}")
@@ -473,6 +529,7 @@ def scenario_c(
     rows = []
     sites = [("400 pages, 400 PNGs", unique_site(WORK / "unique400", 400, 400))]
     sites.append(("400 make_corpus pages, one more PNG each", unique_corpus_site(400)))
+    sites.append(("1,000 docs pages, ~10 images each", many_images_site(1000)))
     sites.append((f"make_corpus {corpus_pages} pages", corpus_site(corpus_pages)))
     places: list[tuple[str, Path | None]] = [("disk", None)]
     if TMPFS.is_dir() and os.access(TMPFS, os.W_OK):
