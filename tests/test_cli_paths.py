@@ -365,3 +365,43 @@ def test_a_page_name_cannot_start_a_ci_workflow_command(tmp_path: Path) -> None:
     for line in (out + err).splitlines():
         assert not line.lstrip().startswith("::"), line
     assert "./::error title=Pwned::Injected.html:1:" in out
+
+
+def test_a_catalog_entry_answers_only_pages_in_its_language(tmp_path: Path) -> None:
+    import json
+
+    from servers.openai import Answer, OpenAIServer
+
+    site, catalog = tmp_path / "site", tmp_path / "alttext.json"
+    Image.new("RGB", (64, 48), "teal").save(tmp_path / "x.png")
+    site.mkdir()
+    (site / "x.png").write_bytes((tmp_path / "x.png").read_bytes())
+    write(site / "a-en.html", '<html lang="en"><img src="x.png">\n')
+    write(site / "b-de.html", '<html lang="de"><img src="x.png">\n')
+    with OpenAIServer(api_key=None) as server:
+        server.answers += [Answer(content="A teal square."), Answer(content="Ein Quadrat.")]
+        args = ["--backend", "openai", "--model", "m", "--api-base", server.url, "-q"]
+        args += ["--catalog", str(catalog), "--cache-dir", str(tmp_path / "cache")]
+        args += ["--workers", "1", "--jobs", "1"]  # one caption at a time: answers in order
+        code, _, err = run("fix", str(site), *args)
+        assert code == 0, err
+        entries = json.loads(catalog.read_text(encoding="utf-8"))
+        [(digest, entry)] = entries.items()
+        assert entry["lang"] == "en" and entry["examples"] == ["a-en.html x.png"]
+        # The next build: a new German page gets the German alt, not the English draft.
+        write(site / "b-de.html", '<html lang="de"><img src="x.png">\n')
+        write(site / "c-de.html", '<html lang="de"><img src="x.png">\n')
+        write(site / "a-en.html", '<html lang="en"><img src="x.png">\n')
+        code, _, err = run("fix", str(site), *args)
+        assert code == 0, err
+        assert len(server.requests("chat")) == 2  # the German caption came from the cache
+    assert 'alt="Ein Quadrat."' in (site / "c-de.html").read_text(encoding="utf-8")
+    assert 'alt="Ein Quadrat."' in (site / "b-de.html").read_text(encoding="utf-8")
+    assert 'alt="A teal square."' in (site / "a-en.html").read_text(encoding="utf-8")
+    # A person's entry without a language answers every page.
+    entries[digest] = {"alt": "Teal", "source": "human", "reviewed": True, "examples": []}
+    catalog.write_text(json.dumps(entries), encoding="utf-8")
+    for name, lang in (("a-en", "en"), ("b-de", "de")):
+        write(site / f"{name}.html", f'<html lang="{lang}"><img src="x.png">\n')
+    assert run("fix", str(site), "--catalog", str(catalog), "--no-cache", "-q")[0] == 0
+    assert 'alt="Teal"' in (site / "b-de.html").read_text(encoding="utf-8")

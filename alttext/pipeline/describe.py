@@ -140,9 +140,10 @@ class FreeSources:
             max_length=self.config.max_length,
         )
 
-    def catalog_answer(self, content_hash: str) -> Described | None:
-        """The catalog's decision for an image (it wins over every other source)."""
-        entry = self.catalog.get(content_hash) if self.catalog is not None else None
+    def catalog_answer(self, content_hash: str, language: str | None = None) -> Described | None:
+        """The catalog's decision for an image on a page in ``language`` (it wins over every
+        other source; an entry in another language does not answer)."""
+        entry = self.catalog.decision(content_hash, language) if self.catalog else None
         if entry is None:
             return None
         return Described(
@@ -161,7 +162,7 @@ class FreeSources:
         embedded: EmbeddedAlt | Literal["read"] | None = "read",
     ) -> Described | None:
         """The first free answer (see :meth:`Describer.lookup`), or ``None``."""
-        decided = self.catalog_answer(image.sha256)
+        decided = self.catalog_answer(image.sha256, language)
         if decided is not None:
             return decided
         if self.config.metadata_first:
@@ -266,20 +267,21 @@ class Describer:
         """
         found = self.free_sources().find(image, language=language, embedded=embedded)
         if found is not None:
-            self.adopt(image, found)
+            self.adopt(image, found, language=language)
         return found
 
-    def adopt(self, image: ImageInput, found: Described) -> None:
+    def adopt(self, image: ImageInput, found: Described, *, language: str | None = None) -> None:
         """Count a free answer found elsewhere (:class:`FreeSources`) and record it in the
-        catalog as :meth:`lookup` would have. ``image`` needs its hash and example only."""
+        catalog as :meth:`lookup` would have (as written in ``language``, the page's).
+        ``image`` needs its hash and example only."""
         if found.alt is None:
             self._count("failed")
             return
         self._count(found.origin or "failed")
         if found.origin == "metadata":
-            self._record(image, found.alt, "metadata")
+            self._record(image, found.alt, "metadata", language)
         elif found.origin == "cache":
-            self._record(image, found.alt, _source(found.backend, found.model))
+            self._record(image, found.alt, _source(found.backend, found.model), language)
 
     def caption(
         self,
@@ -313,24 +315,24 @@ class Describer:
         except AltTextError as exc:
             self._count("failed")
             return Described(alt=None, origin=None, backend=self.captioner.name, error=str(exc))
-        found = self._finish(image, result)
+        found = self._finish(image, result, language)
         if found.alt is not None and self.cache is not None:
             self.cache.put(key, result)
         return found
 
-    def _finish(self, image: ImageInput, result: CaptionResult) -> Described:
+    def _finish(self, image: ImageInput, result: CaptionResult, language: str | None) -> Described:
         found = described(result, "backend", self.config.max_length)
         if found.alt is None:
             self._count("failed")
             return found
         self._count("backend")
-        self._record(image, found.alt, _source(result.backend, result.model))
+        self._record(image, found.alt, _source(result.backend, result.model), language)
         return found
 
-    def _record(self, image: ImageInput, alt: str, source: str) -> None:
+    def _record(self, image: ImageInput, alt: str, source: str, language: str | None) -> None:
         if self.catalog is not None:
             with self._lock:
-                self.catalog.add(image.sha256, alt, source, image.example)
+                self.catalog.add(image.sha256, alt, source, image.example, language)
 
 
 def _source(backend: str | None, model: str | None) -> str:

@@ -362,7 +362,7 @@ def _run(
                         assert outcome.described is not None
                         results[key] = outcome.described
                         image_input = ImageInput(b"", "", key[0], None, example)
-                        describer.adopt(image_input, outcome.described)
+                        describer.adopt(image_input, outcome.described, language=key[1])
                         if on_described is not None:
                             on_described()
                     collect(block=False)

@@ -149,15 +149,16 @@ class Ticket:
 
 def consistent_with_catalog(
     entries: Sequence[tuple[ImageOutcome, Key | None, str]],
-    answer: Callable[[str], Described | None],
+    answer: Callable[[str, str | None], Described | None],
 ) -> bool:
     """Whether remembered outcomes are what the catalog decides now (``answer``: its
     decision for an image hash): an image it decides must have been decided by that very
-    entry, and an image it does not decide must not have been decided by it."""
+    entry, and an image it does not decide must not have been decided by it (both for
+    the page's language: ``answer(hash, language)``)."""
     for outcome, key, _ in entries:
         if key is None:
             continue  # a spacer or a failure: decided before any look-up
-        now, then = answer(key[0]), outcome.described
+        now, then = answer(key[0], key[1]), outcome.described
         if now is None:
             if then is not None and then.origin == "catalog":
                 return False  # the entry is gone (or its image changed)

@@ -203,7 +203,7 @@ class Preparer:
                 return None  # an auditing run needs the findings it would have found
             if any(self._sha256_of(name) != sha256 for name, sha256 in remembered.read):
                 return None
-            answer = self.free.catalog_answer if self.free is not None else lambda _: None
+            answer = self.free.catalog_answer if self.free is not None else _no_answer
             if not consistent_with_catalog(remembered.entries, answer):
                 return None
             if not remembered.entries:
@@ -281,3 +281,7 @@ class Preparer:
 
 
 _PreparerState = tuple[Config, tuple[Path, Path], "FreeSources | None", "Mode", "RunMemo | None"]
+
+
+def _no_answer(content_hash: str, language: str | None) -> None:
+    """No catalog: it decides nothing."""

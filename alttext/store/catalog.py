@@ -38,7 +38,7 @@ from typing import Any
 from alttext.errors import ConfigError, RewriteError
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
-_FIELDS = ("alt", "source", "reviewed", "examples")
+_FIELDS = ("alt", "source", "reviewed", "examples", "lang")
 # Left behind by a merge nobody finished resolving: worth saying instead of "line 7".
 _CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
 MAX_EXAMPLES = 3
@@ -52,19 +52,38 @@ class CatalogEntry:
     source: str
     reviewed: bool = False
     examples: tuple[str, ...] = ()
+    #: The language the alt is written in (the page's ``lang`` when a run recorded it);
+    #: ``None``: any page's (an entry a person wrote without one).
+    lang: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        """The entry as stored."""
-        return {
+        """The entry as stored (``lang`` only when there is one: older files stay as they are)."""
+        stored: dict[str, object] = {
             "alt": self.alt,
             "source": self.source,
             "reviewed": self.reviewed,
             "examples": list(self.examples),
         }
+        if self.lang is not None:
+            stored["lang"] = self.lang
+        return stored
 
     def same_decision(self, other: CatalogEntry) -> bool:
-        """Whether ``other`` says the same (alt, source, reviewed); examples aside."""
-        return (self.alt, self.source, self.reviewed) == (other.alt, other.source, other.reviewed)
+        """Whether ``other`` says the same (alt, source, reviewed, lang); examples aside."""
+        return (self.alt, self.source, self.reviewed, self.lang) == (
+            other.alt,
+            other.source,
+            other.reviewed,
+            other.lang,
+        )
+
+    def speaks(self, language: str | None) -> bool:
+        """Whether this alt is in ``language`` (a page's ``lang``), as far as is known:
+        an entry without a language, or a page without one, matches any (``de-AT`` and
+        ``de`` match: the primary language is what a reader needs)."""
+        if self.lang is None or not language:
+            return True
+        return _primary(self.lang) == _primary(language)
 
     def with_examples(self, more: Iterable[str]) -> CatalogEntry:
         """This entry with the examples from ``more`` it lacks, up to :data:`MAX_EXAMPLES`."""
@@ -77,6 +96,10 @@ class CatalogEntry:
         return (
             self if len(examples) == len(self.examples) else replace(self, examples=tuple(examples))
         )
+
+
+def _primary(language: str) -> str:
+    return language.strip().lower().replace("_", "-").split("-", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +162,22 @@ class Catalog:
         """The decision for an image, if any."""
         return self.entries.get(content_hash)
 
-    def add(self, content_hash: str, alt: str, source: str, example: str) -> CatalogEntry:
-        """Record a new, unreviewed decision (an existing entry is kept, examples grow)."""
+    def decision(self, content_hash: str, language: str | None = None) -> CatalogEntry | None:
+        """The decision for an image on a page in ``language``: ``None`` when there is
+        none, or when it is written in another language (the page's own sources answer)."""
+        entry = self.entries.get(content_hash)
+        return entry if entry is not None and entry.speaks(language) else None
+
+    def add(
+        self, content_hash: str, alt: str, source: str, example: str, lang: str | None = None
+    ) -> CatalogEntry:
+        """Record a new, unreviewed decision in ``lang`` (an existing entry is kept and its
+        examples grow, if it is in that language: one alt per image is stored)."""
         entry = self.entries.get(content_hash)
         if entry is None:
-            entry = CatalogEntry(alt=alt, source=source, examples=(example,))
+            entry = CatalogEntry(alt=alt, source=source, examples=(example,), lang=lang or None)
+        elif not entry.speaks(lang):
+            return entry  # another language's alt: not an example of this page
         else:
             grown = entry.with_examples([example])
             if grown is entry:
@@ -421,4 +455,11 @@ def _parse_entry(path: Path, key: str, value: object) -> CatalogEntry:
             raise ConfigError(
                 f"{where}: 'examples' must be a list of strings; {_show(example)} is not one"
             )
-    return CatalogEntry(alt=alt, source=source, reviewed=reviewed, examples=tuple(examples))
+    lang = fields.get("lang")
+    if lang is not None and (not isinstance(lang, str) or not lang.strip()):
+        raise ConfigError(
+            f"{where}: 'lang' must be a language tag such as \"de\", not {_show(lang)}"
+        )
+    return CatalogEntry(
+        alt=alt, source=source, reviewed=reviewed, examples=tuple(examples), lang=lang
+    )
