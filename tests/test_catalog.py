@@ -220,7 +220,10 @@ def test_a_catalog_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
         ({"alt": "x", "reviewed": "yes"}, "^[^']*'reviewed' must be true or false, not \"yes\"$"),
         ({"alt": "x", "source": 3}, "'source' must be a string, not 3$"),
         ({"alt": "x", "examples": ["a", 1]}, "'examples' must be a list of strings; 1 is"),
-        ({"alt": "x", "Reviewed": True}, "'Reviewed'; allowed: alt, source, reviewed, examples, lang$"),
+        (
+            {"alt": "x", "Reviewed": True},
+            "'Reviewed'; allowed: alt, source, reviewed, examples, lang$",
+        ),
         ({"source": "human"}, "'alt' is missing"),
         ("Cat", "must be an object with an 'alt', not \"Cat\""),
     ],
