@@ -37,7 +37,6 @@ _XML_DECL = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["'
 _LATE_META = re.compile(rb"<meta[^<>]{0,4096}?charset", re.IGNORECASE)
 
 _ASCII_WHITESPACE = b"\t\n\x0c\r "
-_ASCII_WHITESPACE_STR = ASCII_WHITESPACE
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +119,12 @@ def _charset_from_content(content: str) -> str | None:
         if found < 0:
             return None
         pos = found + len("charset")
-        while pos < len(content) and content[pos] in _ASCII_WHITESPACE_STR:
+        while pos < len(content) and content[pos] in ASCII_WHITESPACE:
             pos += 1
         if pos < len(content) and content[pos] == "=":
             break  # otherwise look for the next "charset"
     pos += 1
-    while pos < len(content) and content[pos] in _ASCII_WHITESPACE_STR:
+    while pos < len(content) and content[pos] in ASCII_WHITESPACE:
         pos += 1
     if pos >= len(content):
         return None
@@ -134,7 +133,7 @@ def _charset_from_content(content: str) -> str | None:
         close = content.find(first, pos + 1)
         return content[pos + 1 : close] if close >= 0 else None
     stop = pos
-    while stop < len(content) and content[stop] not in _ASCII_WHITESPACE_STR + ";":
+    while stop < len(content) and content[stop] not in ASCII_WHITESPACE + ";":
         stop += 1
     return content[pos:stop]
 

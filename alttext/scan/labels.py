@@ -366,45 +366,24 @@ _CODECS: dict[str, str | None] = {
     "x-user-defined": "cp1252",
 }
 
+
 # Labels naming an ISO set that browsers read as its Windows superset: decoded with the
 # ISO codec, which agrees with browsers on every byte but 0x80-0x9F (C1 controls here,
 # punctuation there) and decodes every byte; and what we write (never a C1 control:
 # rewrite drops them) reads back the same in both. This keeps ``&#8364;`` for a euro sign
 # written into an ISO-8859-1 page, right for every reader, browser or not.
+def _iso_labels_of(windows: str) -> list[str]:
+    """The labels of a Windows encoding that name its ISO (or ASCII) subset."""
+    return [
+        label
+        for label in ENCODING_LABELS[windows]
+        if not label.startswith(("cp125", "windows-125", "x-cp125"))
+    ]
+
+
 _ISO_SUPERSET_LABELS: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "ansi_x3.4-1968",
-            "ascii",
-            "cp819",
-            "csisolatin1",
-            "ibm819",
-            "iso-8859-1",
-            "iso-ir-100",
-            "iso8859-1",
-            "iso88591",
-            "iso_8859-1",
-            "iso_8859-1:1987",
-            "l1",
-            "latin1",
-            "us-ascii",
-        ),
-        "iso8859-1",
-    ),
-    **dict.fromkeys(
-        (
-            "csisolatin5",
-            "iso-8859-9",
-            "iso-ir-148",
-            "iso8859-9",
-            "iso88599",
-            "iso_8859-9",
-            "iso_8859-9:1989",
-            "l5",
-            "latin5",
-        ),
-        "iso8859-9",
-    ),
+    **dict.fromkeys(_iso_labels_of("windows-1252"), "iso8859-1"),
+    **dict.fromkeys(_iso_labels_of("windows-1254"), "iso8859-9"),
 }
 
 _LABELS: dict[str, str] = {
