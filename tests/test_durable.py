@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from alttext.durable import atomic_write, commit, stage, sweep_directory, sweep_leftovers
+from alttext.durable import (
+    Retired,
+    atomic_write,
+    commit,
+    stage,
+    sweep_directory,
+    sweep_leftovers,
+)
 from alttext.errors import RewriteError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -207,11 +214,23 @@ def _replaced_same_size_and_mtime(path: Path) -> None:
     os.replace(other, path)
 
 
+@pytest.fixture(params=["renames free", "retired frees"])
+def retired(request: pytest.FixtureRequest) -> Iterator[Retired | None]:
+    """Commit with the old versions freed by each rename, or held and freed by a
+    :class:`Retired`: the outcome is the same."""
+    if request.param == "renames free":
+        yield None
+        return
+    holder = Retired()
+    yield holder
+    holder.close()
+
+
 @pytest.mark.parametrize(
     "change", [_same_size_new_mtime, _bigger, _replaced_same_size_and_mtime, Path.unlink]
 )
 def test_a_page_changed_after_staging_is_refused_and_keeps_the_change(
-    tmp_path: Path, change: object
+    tmp_path: Path, change: object, retired: Retired | None
 ) -> None:
     page = tmp_path / "page.html"
     page.write_bytes(b"old")
@@ -223,7 +242,7 @@ def test_a_page_changed_after_staging_is_refused_and_keeps_the_change(
     theirs = page.read_bytes() if page.exists() else None
     dirs: set[Path] = set()
 
-    failed = commit(staged, dirs)
+    failed = commit(staged, dirs, retired)
 
     assert failed == [(staged[0], f"{page} changed during the run; re-run alttext fix")]
     assert (page.read_bytes() if page.exists() else None) == theirs  # not resurrected
@@ -234,47 +253,89 @@ def test_a_page_changed_after_staging_is_refused_and_keeps_the_change(
     )
 
 
-def test_the_stat_of_what_was_read_covers_a_change_before_staging(tmp_path: Path) -> None:
+def test_the_stat_of_what_was_read_covers_a_change_before_staging(
+    tmp_path: Path, retired: Retired | None
+) -> None:
     page = tmp_path / "page.html"
     page.write_bytes(b"old")
     read = os.stat(page)
     _bigger(page)  # after the read, before the stage
     staged = stage(page, b"new", read=read)
-    assert commit([staged], set()) == [
+    assert commit([staged], set(), retired) == [
         (staged, f"{page} changed during the run; re-run alttext fix")
     ]
     assert page.read_bytes() == b"old <!-- theirs -->"
     # Unchanged since it was read: replaced.
     again = stage(page, b"new", read=os.stat(page))
-    assert commit([again], set()) == []
+    assert commit([again], set(), retired) == []
     assert page.read_bytes() == b"new"
 
 
-def test_a_page_staged_through_a_symlink_is_checked_at_its_target(tmp_path: Path) -> None:
+def test_a_page_staged_through_a_symlink_is_checked_at_its_target(
+    tmp_path: Path, retired: Retired | None
+) -> None:
     real = tmp_path / "real.html"
     real.write_bytes(b"old")
     link = tmp_path / "link.html"
     link.symlink_to(real.name)
-    assert commit([stage(link, b"new")], set()) == []
+    assert commit([stage(link, b"new")], set(), retired) == []
     assert link.is_symlink() and real.read_bytes() == b"new"
     staged = stage(link, b"newer")
     _bigger(real)
-    assert commit([staged], set())[0][1] == f"{real} changed during the run; re-run alttext fix"
+    why = commit([staged], set(), retired)[0][1]
+    assert why == f"{real} changed during the run; re-run alttext fix"
     assert real.read_bytes() == b"new <!-- theirs -->"
 
 
 def test_a_new_file_staged_is_refused_if_someone_else_created_it_meanwhile(
-    tmp_path: Path,
+    tmp_path: Path, retired: Retired | None
 ) -> None:
     fresh = tmp_path / "fresh.html"
     staged = stage(fresh, b"ours")
     fresh.write_bytes(b"theirs")
-    assert len(commit([staged], set())) == 1
+    assert len(commit([staged], set(), retired)) == 1
     assert fresh.read_bytes() == b"theirs"
     created = stage(tmp_path / "created.html", b"ours")
-    assert commit([created], set()) == []
+    assert commit([created], set(), retired) == []
     assert (tmp_path / "created.html").read_bytes() == b"ours"
     assert stat.S_IMODE(os.stat(tmp_path / "created.html").st_mode) == 0o644
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_PATH")
+def test_a_held_old_version_lives_until_it_is_released_and_closed(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_bytes(b"old")
+    retired = Retired()
+    held = retired.hold(page)
+    assert held is not None
+    staged = stage(page, b"new")
+    os.replace(staged.tmp, page)
+    # Replaced, but the old version is still there, unnamed, until its handle closes.
+    assert page.read_bytes() == b"new"
+    assert os.fstat(held).st_nlink == 0
+    assert os.readlink(f"/proc/self/fd/{held}").endswith("(deleted)")
+    retired.release(held)
+    retired.close()
+    with pytest.raises(OSError) as closed:
+        os.fstat(held)
+    assert closed.value.errno == errno.EBADF
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/fd")
+def test_a_commit_with_retired_leaves_no_handle_open_once_closed(tmp_path: Path) -> None:
+    def open_handles() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    pages = [tmp_path / f"p{n}.html" for n in range(300)]
+    for page in pages:
+        page.write_bytes(b"old" * 200)
+    before = open_handles()
+    retired = Retired(limit=8)  # fewer than the pages: release waits for the closer
+    assert commit([stage(page, b"new") for page in pages], set(), retired) == []
+    retired.close()
+    assert open_handles() == before
+    assert all(page.read_bytes() == b"new" for page in pages)
+    retired.close()  # closing twice is harmless
 
 
 def test_stage_errors_are_rewrite_errors(tmp_path: Path) -> None:

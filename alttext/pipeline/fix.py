@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from alttext.config import Config
-from alttext.durable import discard, sync_directories
+from alttext.durable import Retired, discard, sync_directories
 from alttext.errors import AltTextError
 from alttext.pipeline.check import audit_pages, folder_errors, html_files, scan_root
 from alttext.pipeline.describe import Described, Describer, DescriberSession, ImageInput
@@ -219,8 +219,10 @@ def _run(
     patches: list[bytes] = []
     # New page content is worked out on a few writer threads and written by one committer
     # thread, so this thread never waits on the disk. The directories renamed into get one
-    # durability barrier at the end.
+    # durability barrier at the end. The pages they replace are freed on a thread of
+    # their own (on some disks that costs more than the rename).
     dirs_to_sync: set[Path] = set()
+    retired = Retired()
     # Bound the images held in memory while waiting for a worker.
     slots = threading.BoundedSemaphore(jobs * 4)
 
@@ -269,7 +271,7 @@ def _run(
             if lands_nothing(pages):  # no thread hand-over per page for a diff or estimate
                 landed: Future[dict[int, str]] = ready({})
             else:
-                landed = committer.submit(commit_batch, pages, dirs_to_sync)
+                landed = committer.submit(commit_batch, pages, dirs_to_sync, retired)
             committing.append((batch, landed))
             to_commit.clear()
 
@@ -440,6 +442,7 @@ def _run(
             # were never written: they stay as they were.
             writer.shutdown(wait=True)
             committer.shutdown(wait=True)
+            retired.close()
             sync_directories(dirs_to_sync)
             # Pages written beside themselves but never handed to the committer (an
             # error, Ctrl-C) are removed: they stay as they were.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from alttext.durable import Staged, commit, discard, stage, sweep_directory
+from alttext.durable import Retired, Staged, commit, discard, stage, sweep_directory
 from alttext.errors import AltTextError
 from alttext.pipeline.check import resolved
 from alttext.pipeline.outcomes import ImageOutcome, Key
@@ -76,14 +76,15 @@ def sweep_on_failure(files: list[Path], *, enabled: bool) -> Iterator[None]:
 
 
 def commit_batch(
-    batch: Sequence[tuple[Path, Rewritten]], dirs_to_sync: set[Path]
+    batch: Sequence[tuple[Path, Rewritten]], dirs_to_sync: set[Path], retired: Retired
 ) -> dict[int, str]:
     """Replace a batch of pages; return why, by index in ``batch``, for those that failed.
 
     Runs on the committer thread. Pages that waited for captions are written beside
     themselves only now (a run killed while it waits for captions leaves no temporary
     files); pages a scan worker settled come already written. The batch is made durable
-    by one barrier, then each page is renamed into place. A run killed meanwhile leaves
+    by one barrier, then each page is renamed into place (the old pages are freed on
+    ``retired``'s thread). A run killed meanwhile leaves
     temporary files beside pages it had not renamed yet; the re-run removes them before
     it writes anything (see :func:`sweep`).
     """
@@ -100,7 +101,7 @@ def commit_batch(
                 except AltTextError as exc:
                     refused[index] = str(exc)
         by_tmp = {item.tmp: index for index, item in staged.items()}
-        for item, why in commit(staged.values(), dirs_to_sync):
+        for item, why in commit(staged.values(), dirs_to_sync, retired):
             refused[by_tmp[item.tmp]] = why
     except BaseException:
         discard(staged.values())
