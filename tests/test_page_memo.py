@@ -255,6 +255,44 @@ def test_an_unreadable_memo_entry_is_ignored(tmp_path: Path, source: Path) -> No
     assert pages(site) == pages(tmp_path / "first")
 
 
+def _entries(cache: Path) -> dict[str, Any]:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(cache / SUBDIRECTORY / DATABASE)) as db:
+        return {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM pages")}
+
+
+@pytest.mark.parametrize("bad_index", [2, -1, "0", 0.5, True])
+def test_an_image_shown_many_times_is_described_once_per_entry(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch, bad_index: object
+) -> None:
+    import sqlite3
+
+    write(source / "gallery.html", '<img src="img/cat.png">' * 3 + '<img src="img/dog.png">')
+    cache = tmp_path / "cache"
+    first = fix(fresh(tmp_path, source, "first"), cache)
+    assert first.ok
+    (key, entry), *_ = [(k, e) for k, e in _entries(cache).items() if len(e["outcomes"]) == 4]
+    assert [row[0] for row in entry["described"]] == [
+        "A cat asleep on a red sofa",
+        "A dog catching a frisbee",
+    ]
+    assert [outcome[0][-1] for outcome in entry["outcomes"]] == [0, 0, 0, 1]
+    # Replayed: the same page, without a scan.
+    scans = Scans(monkeypatch)
+    site = fresh(tmp_path, source, "second")
+    assert summary(fix(site, cache)) == summary(first)
+    assert "gallery.html" not in scans.pages
+    # An index into nothing: the page goes the full way, and comes out the same.
+    entry["outcomes"][2][0][-1] = bad_index
+    with contextlib.closing(sqlite3.connect(cache / SUBDIRECTORY / DATABASE)) as db, db:
+        db.execute("UPDATE pages SET value = ? WHERE key = ?", (json.dumps(entry), key))
+    site = fresh(tmp_path, source, "third")
+    assert summary(fix(site, cache)) == summary(first)
+    assert "gallery.html" in scans.pages
+    assert pages(site) == pages(tmp_path / "first")
+
+
 def test_pages_with_a_failure_are_not_remembered(tmp_path: Path, source: Path) -> None:
     cache = tmp_path / "cache"
     site = fresh(tmp_path, source, "first")

@@ -2,12 +2,14 @@
 
 :class:`ImageOutcome` is one image's result (in the report, the catalog's examples and
 the rewrite); :func:`outcome_to_json` / :func:`outcome_from_json` keep it in the page memo
-(:mod:`alttext.store.pages`) as plain JSON, and :func:`finding_to_json` /
+(:mod:`alttext.store.pages`) as plain JSON (each distinct description once per page,
+:func:`described_to_json`), and :func:`finding_to_json` /
 :func:`finding_from_json` a page's findings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -65,47 +67,70 @@ class ImageOutcome:
 _DESCRIBED_FIELDS = tuple(f.name for f in fields(Described))
 
 
-def outcome_to_json(outcome: ImageOutcome) -> dict[str, Any]:
-    """A final outcome (filled or decorative) as JSON."""
-    at, described = outcome.image, outcome.described
-    return {
-        "at": [at.rel_page, at.line, at.column, at.element, at.src, at.snippet, at.start, at.end],
-        "action": outcome.action,
-        "alt": outcome.alt,
-        "hash": outcome.content_hash,
-        "described": (
-            None
-            if described is None
-            else {name: getattr(described, name) for name in _DESCRIBED_FIELDS}
-        ),
-    }
+def outcome_to_json(outcome: ImageOutcome, described: Callable[[Described], int]) -> list[Any]:
+    """A final outcome (filled or decorative) as a flat JSON list.
+
+    Its description is the index ``described`` gives it in the memo entry's table of
+    descriptions (see :func:`described_to_json`): a page shows the same few images many
+    times, and a memo entry is read back on every warm run.
+    """
+    at, found = outcome.image, outcome.described
+    return [
+        at.rel_page,
+        at.line,
+        at.column,
+        at.element,
+        at.src,
+        at.snippet,
+        at.start,
+        at.end,
+        outcome.action,
+        outcome.alt,
+        outcome.content_hash,
+        None if found is None else described(found),
+    ]
 
 
-def outcome_from_json(value: dict[str, Any]) -> ImageOutcome:
-    """An outcome remembered by :func:`outcome_to_json`, as a later run finds it.
+def described_to_json(described: Described) -> list[Any]:
+    """A description as JSON: its field values in order."""
+    return [getattr(described, name) for name in _DESCRIBED_FIELDS]
+
+
+def described_from_json(value: list[Any]) -> Described:
+    """A description remembered by :func:`described_to_json`, as a later run finds it.
 
     A caption the backend gave then comes from the cache now: it says so, as a run that
     looked it up would.
 
     Raises:
-        TypeError, ValueError, KeyError: ``value`` is not a remembered outcome.
+        TypeError, ValueError: ``value`` is not a remembered description.
     """
-    rel_page, line, column, element, src, snippet, start, end = value["at"]
-    action = value["action"]
+    if not isinstance(value, list):
+        raise TypeError("not a description")
+    found = dict(zip(_DESCRIBED_FIELDS, value, strict=True))
+    if found["origin"] == "backend":
+        found["origin"] = "cache"
+    return Described(**found)
+
+
+def outcome_from_json(value: list[Any], described: Sequence[Described]) -> ImageOutcome:
+    """An outcome remembered by :func:`outcome_to_json`; ``described``: the entry's
+    descriptions, read back by :func:`described_from_json`.
+
+    Raises:
+        TypeError, ValueError: ``value`` is not a remembered outcome.
+    """
+    rel_page, line, column, element, src, snippet, start, end, action, alt, sha, index = value
     if action not in ("filled", "decorative"):
         raise ValueError(f"not a final outcome: {action!r}")
+    if not isinstance(alt, str):
+        raise ValueError("no alt")
+    if index is not None and not (type(index) is int and 0 <= index < len(described)):
+        raise ValueError(f"no description {index!r}")
     at = ImageAt(
         str(rel_page), int(line), int(column), str(element), src, str(snippet), int(start), int(end)
     )
-    described = value["described"]
-    if described is not None:
-        if described.get("origin") == "backend":
-            described = {**described, "origin": "cache"}
-        described = Described(**described)
-    alt = value["alt"]
-    if not isinstance(alt, str):
-        raise ValueError("no alt")
-    return ImageOutcome(at, action, alt, value["hash"], described)
+    return ImageOutcome(at, action, alt, sha, None if index is None else described[index])
 
 
 def finding_to_json(finding: Finding) -> list[Any]:

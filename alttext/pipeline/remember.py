@@ -19,6 +19,8 @@ from alttext.images.resolve import SourceKind
 from alttext.pipeline.outcomes import (
     ImageOutcome,
     Key,
+    described_from_json,
+    described_to_json,
     finding_from_json,
     finding_to_json,
     outcome_from_json,
@@ -193,13 +195,20 @@ def memo_entry(
     if len(examples) != len(entries):
         return None
     outcomes = []
+    # Each distinct description once: the outcomes refer to it by its index here.
+    table: dict[Described, int] = {}
+
+    def index(described: Described) -> int:
+        return table.setdefault(described, len(table))
+
     for (outcome, key), example in zip(entries, examples, strict=True):
         if outcome.action not in ("filled", "decorative") or outcome.alt is None:
             return None
-        outcomes.append([outcome_to_json(outcome), list(key) if key else None, example])
+        outcomes.append([outcome_to_json(outcome, index), list(key) if key else None, example])
     entry: dict[str, Any] = {
         "found": ticket.found,
         "read": ticket.read,
+        "described": [described_to_json(described) for described in table],
         "outcomes": outcomes,
         # Bytes as latin-1 text: JSON holds any byte that way, one character each.
         "splices": [[start, end, new.decode("latin-1")] for start, end, new in splices],
@@ -229,11 +238,12 @@ class Remembered:
             KeyError, TypeError, ValueError, UnicodeError: ``value`` is not one (another
                 version, a damaged store): the caller takes the full way.
         """
+        described = tuple(described_from_json(d) for d in value["described"])
         return cls(
             found=int(value["found"]),
             read=tuple((str(path), str(sha256)) for path, sha256 in value["read"]),
             entries=tuple(
-                (outcome_from_json(o), (str(k[0]), k[1]) if k else None, str(example))
+                (outcome_from_json(o, described), (str(k[0]), k[1]) if k else None, str(example))
                 for o, k, example in value["outcomes"]
             ),
             splices=tuple(
