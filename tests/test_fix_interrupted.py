@@ -347,6 +347,21 @@ def make_big_site(root: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in sorted(root.rglob("*.html"))}
 
 
+@pytest.fixture(autouse=True)
+def _children_get_sigint() -> Iterator[None]:
+    """The runs started here react to SIGINT (what they are tested for) even when this
+    process was started with it ignored, as a shell starts a background job: an ignored
+    signal stays ignored across exec, a handled one is reset to its default."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def descendants(pid: int) -> set[int]:
     """The processes ``pid`` started, and theirs (scan workers, a fork server)."""
     parents: dict[int, int] = {}
