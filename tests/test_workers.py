@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Generator
@@ -226,6 +228,40 @@ def _recorded_scan(
     seen = tmp_path / "seen"
     seen.mkdir()
     return files, seen, audit_pages(files, Config(workers=2), site, pick=RecordsPages(seen))
+
+
+class SlowPages:
+    """A ``pick`` (picklable) that takes a little while on each page."""
+
+    def __call__(self, page: PageScan) -> tuple[object, ...]:
+        time.sleep(0.005)
+        return (page.rel_path,)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_workers_leave_a_ctrl_c_to_the_process_that_started_them(tmp_path: Path) -> None:
+    """Ctrl-C signals the whole process group: the workers go on, quietly, and the parent
+    (here: not interrupted) gets every page."""
+    site = tmp_path / "site"
+    for copy in range(40):
+        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
+    files = sorted(site.rglob("*.html"))
+    # Forked workers inherit this process's handling unless they set their own; even a
+    # test process started with SIGINT ignored hands them a live handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        pages = audit_pages(files, Config(workers=2), site, pick=SlowPages())
+        got = [next(pages)]
+        workers = multiprocessing.active_children()
+        assert len(workers) == 2
+        for worker in workers:
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGINT)
+        got.extend(pages)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [page.picked for page in got] == [(page.relative_to(site).as_posix(),) for page in files]
+    assert all(page.error is None for page in got)
 
 
 def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: Path) -> None:

@@ -317,6 +317,7 @@ def _start_worker(
 ) -> None:
     global _WORKER
     _die_with_parent()
+    _leave_interrupts_to_the_parent()
     _WORKER = PageAuditor(config, root, probe_factory, pick, audit=audit, keep=keep)
 
 
@@ -344,6 +345,19 @@ def _die_with_parent() -> None:
     prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
     if _PARENT and os.getppid() != _PARENT:  # it died before the request took effect
         os._exit(1)
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ignore SIGINT in a worker: the parent stops the scan.
+
+    Ctrl-C sends SIGINT to the whole foreground process group. A worker that took it
+    would print its own traceback, and die or send the interrupt back as its chunk's
+    result; the parent, which got it too, already unwinds the run and shuts the workers
+    down. (SIGTERM still ends a worker at once: see ``alttext.cli``.)
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
