@@ -49,6 +49,11 @@ class ImageFetchError(ImageError):
     """An image could not be fetched or decoded (network, HTTP status, corrupt data)."""
 
 
+class FetchTimedOut(ImageFetchError):
+    """A remote image's host did not answer in time (a connect or read timeout, or the
+    fetch's overall deadline)."""
+
+
 class CaptionError(AltTextError):
     """A captioning backend could not produce a caption."""
 

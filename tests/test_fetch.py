@@ -15,7 +15,7 @@ import pytest
 import requests
 from images_support import ImageServer, png_bytes, serve, trickle
 
-from alttext.errors import ConfigError, ImageFetchError, ImageRefused
+from alttext.errors import ConfigError, FetchTimedOut, ImageFetchError, ImageRefused
 from alttext.images.fetch import NetworkPolicy, address_refusal, fetch
 from alttext.images.resolve import ResolvedSource, SourceKind, load_image
 from alttext.images.transport import PinnedAdapter
@@ -199,7 +199,7 @@ def test_oversize_while_streaming_is_refused(server: ImageServer) -> None:
 @pytest.mark.parametrize("route", ["/slow-headers", "/slow-body"])
 def test_read_timeout(server: ImageServer, route: str) -> None:
     policy = NetworkPolicy(allow_private_hosts=True, connect_timeout=2, read_timeout=0.2)
-    with pytest.raises(ImageFetchError, match="timed out"):
+    with pytest.raises(FetchTimedOut, match="timed out"):
         fetch(server.base + route, policy)
 
 
@@ -207,7 +207,7 @@ def test_overall_deadline_with_injected_clock(server: ImageServer) -> None:
     ticks = iter(range(0, 1000, 10))
     clock: Callable[[], float] = lambda: float(next(ticks))  # noqa: E731
     policy = NetworkPolicy(allow_private_hosts=True, deadline=25)
-    with pytest.raises(ImageFetchError, match="deadline of 25 s exceeded"):
+    with pytest.raises(FetchTimedOut, match="deadline of 25 s exceeded"):
         fetch(f"{server.base}/img.png", policy, clock=clock)
 
 
@@ -259,8 +259,9 @@ def test_connection_refused_is_a_fetch_error() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(ImageFetchError, match="cannot connect"):
+    with pytest.raises(ImageFetchError, match="cannot connect") as refused:
         fetch(f"http://127.0.0.1:{port}/x.png", PRIVATE)
+    assert not isinstance(refused.value, FetchTimedOut)  # an answer, and a quick one
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/a.png", "gopher://x/", "//no-scheme/a.png"])

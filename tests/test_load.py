@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,47 @@ def test_reload_refuses_a_local_file_rewritten_between_reads(tmp_path: Path) -> 
         loader.reload(image)
     with pytest.raises(ImageFetchError, match="changed between reads"):
         ImageLoader(Config(), root).reload(image, expected_sha256=first.sha256)
+
+
+# --- a host that stops answering holds the run once, not once per image -----------------
+
+
+def test_a_host_that_times_out_twice_is_not_fetched_again_this_run(
+    tmp_path: Path, server: ImageServer
+) -> None:
+    page = tmp_path / "site" / "index.html"
+    page.parent.mkdir()
+    loader = ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+    slow = [element(page, f'<img src="{server.base}/slow-headers?n={n}">') for n in range(5)]
+    errors = []
+    for image in slow:
+        with pytest.raises(ImageFetchError) as caught:
+            loader.load(image)
+        errors.append(str(caught.value))
+    assert all("timed out" in error for error in errors[:2])
+    host = f"127.0.0.1:{server.port}"
+    assert all(
+        error.startswith(f"not fetched: the last 2 fetches from {host} timed out")
+        for error in errors[2:]
+    )
+    assert sum(p.startswith("/slow-headers") for p in server.paths()) == 2  # no more requests
+    # The same server under another name is another host; and this loader's count is
+    # its own (another run, another worker, starts afresh).
+    other = element(page, f'<img src="http://localhost:{server.port}/img.png">')
+    assert loader.load(other).sha256
+    fresh = ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+    assert fresh.load(element(page, f'<img src="{server.base}/img.png">')).sha256
+
+
+def test_an_answer_from_the_host_starts_its_count_again(
+    tmp_path: Path, server: ImageServer
+) -> None:
+    page = tmp_path / "site" / "index.html"
+    page.parent.mkdir()
+    loader = ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+    refs = ["/slow-headers?n=1", "/img.png", "/slow-headers?n=2", "/missing", "/slow-headers?n=3"]
+    for ref in refs:
+        with contextlib.suppress(ImageFetchError):
+            loader.load(element(page, f'<img src="{server.base}{ref}">'))
+    # Never two timeouts in a row: every slow image was asked for.
+    assert sum(p.startswith("/slow-headers") for p in server.paths()) == 3

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from alttext.errors import ConfigError, ImageFetchError, ImageRefused
+from alttext.errors import ConfigError, FetchTimedOut, ImageFetchError, ImageRefused
 
 if TYPE_CHECKING:
     import requests
@@ -51,6 +51,7 @@ __all__ = [
     "FetchedResource",
     "NetworkPolicy",
     "Resolver",
+    "SlowHosts",
     "address_refusal",
     "fetch",
     "system_resolver",
@@ -106,6 +107,52 @@ class NetworkPolicy:
         """Whether ``host`` (as written in the URL) is exempt from the address check."""
         host = host.lower()
         return host in self.trusted_hosts or f"{host}:{port}" in self.trusted_hosts
+
+
+class SlowHosts:
+    """The hosts a run stops fetching from: each ran out of time ``limit`` times in a row.
+
+    A fetch that times out holds its scan worker for up to the deadline, so a site with
+    many images on a host that does not answer (gone, firewalled, hostile) would hold
+    the run for that many deadlines. After ``limit`` timeouts in a row from one host
+    (``host:port``), its other images fail at once, saying why; any answer from it, even
+    an HTTP error, starts its count again. Each process keeps its own count.
+    """
+
+    def __init__(self, limit: int = 2) -> None:
+        self.limit = limit
+        self._timeouts: dict[str, int] = {}
+
+    def check(self, url: str) -> None:
+        """Raise if ``url``'s host is one this run no longer fetches from.
+
+        Raises:
+            ImageFetchError: it timed out ``limit`` times in a row.
+        """
+        host = _host_key(url)
+        if self._timeouts.get(host, 0) >= self.limit:
+            raise ImageFetchError(
+                f"not fetched: the last {self.limit} fetches from {host} timed out,"
+                f" so this run fetches no more from it: {url}"
+            )
+
+    def answered(self, url: str, error: BaseException | None) -> None:
+        """Note how a fetch of ``url`` ended (``error``: what it raised, if anything)."""
+        host = _host_key(url)
+        if isinstance(error, FetchTimedOut):
+            self._timeouts[host] = self._timeouts.get(host, 0) + 1
+        else:
+            self._timeouts.pop(host, None)
+
+
+def _host_key(url: str) -> str:
+    """``host:port`` of an http(s) URL, as it is connected to (the URL itself if malformed)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return url
+    return f"{(parts.hostname or '').lower()}:{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +256,12 @@ def fetch(
             fetched = _fetch(url, policy, resolver, clock)
         except ImageFetchError as exc:
             if watchdog.stop():
-                raise ImageFetchError(
+                raise FetchTimedOut(
                     f"deadline of {policy.deadline:g} s exceeded for {url}"
                 ) from exc
             raise
         if watchdog.stop():  # cut short, the body may be truncated
-            raise ImageFetchError(f"deadline of {policy.deadline:g} s exceeded for {url}")
+            raise FetchTimedOut(f"deadline of {policy.deadline:g} s exceeded for {url}")
     return fetched
 
 
@@ -328,7 +375,7 @@ def _remaining(timeout: float, deadline: float, clock: Callable[[], float], url:
     """``timeout`` shortened to what is left of the deadline."""
     left = deadline - clock()
     if left <= 0:
-        raise ImageFetchError(f"deadline exceeded before fetching {url}")
+        raise FetchTimedOut(f"deadline exceeded before fetching {url}")
     return min(timeout, left)
 
 

@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from alttext.errors import ImageFetchError, ImageRefused
+from alttext.errors import FetchTimedOut, ImageFetchError, ImageRefused
 
 if TYPE_CHECKING:
     from requests.adapters import _HostParams, _PoolKwargs
@@ -204,9 +204,11 @@ def send(
             # Includes ConnectTimeout: this address is unreachable, try the next one.
             last_error = exc
         except requests.Timeout as exc:
-            raise ImageFetchError(f"timed out waiting for {url}") from exc
+            raise FetchTimedOut(f"timed out waiting for {url}") from exc
         except requests.RequestException as exc:
             raise ImageFetchError(f"cannot fetch {url}: {exc}") from exc
+    if isinstance(last_error, requests.ConnectTimeout):
+        raise FetchTimedOut(f"timed out connecting to {url}") from last_error
     raise ImageFetchError(f"cannot connect to {url}: {last_error}") from last_error
 
 
@@ -240,9 +242,9 @@ def read_body(
                 raise ImageRefused(f"image exceeds the {max_bytes} byte limit: {url}")
             chunks.append(chunk)
             if past_deadline():
-                raise ImageFetchError(f"deadline of {deadline_s:g} s exceeded for {url}")
+                raise FetchTimedOut(f"deadline of {deadline_s:g} s exceeded for {url}")
     except urllib3.exceptions.ReadTimeoutError as exc:
-        raise ImageFetchError(f"timed out reading {url}") from exc
+        raise FetchTimedOut(f"timed out reading {url}") from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ImageFetchError(f"connection failed while reading {url}: {exc}") from exc
     return b"".join(chunks), content_type

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from alttext.config import Config
 from alttext.errors import AltTextError, ImageFetchError, ImageRefused
-from alttext.images.fetch import NetworkPolicy
+from alttext.images.fetch import NetworkPolicy, SlowHosts
 from alttext.images.resolve import (
     LAZY_ATTRIBUTES,
     LoadedImage,
     ResolvedSource,
+    SourceKind,
     check_page,
     load_image,
     load_ref,
@@ -55,6 +56,8 @@ class ImageLoader:
         # loads: a load shared by many pages must not carry one page's verdict to another.
         self._pages: Recent[Path, ImageRefused | None] = Recent()
         self._reading: list[Read] = []
+        # Hosts that stopped answering: their other images fail at once.
+        self._slow_hosts = SlowHosts()
         #: The sources the last :meth:`load` read (or would have, when remembered):
         #: ``(kind, path under the site root, sha256)`` each; empty when it failed.
         self.last_read: tuple[Read, ...] = ()
@@ -104,18 +107,31 @@ class ImageLoader:
         # A local file by its path, a remote image by its URL, inline data by itself.
         key = (resolved.kind, resolved.path or resolved.url or resolved.reference)
         if key not in self._sources:
-            try:
-                self._sources[key] = load_image(
-                    resolved, self.policy, allow_remote=self.config.remote
-                )
-            except AltTextError as exc:
-                self._sources[key] = exc
+            self._sources[key] = self._first_load(resolved)
         remembered = self._sources[key]
         if not isinstance(remembered, AltTextError) and remembered.data:
             self._sources[key] = remembered.without_data()
         found = _unwrap(remembered)
         self._reading.append((resolved.kind, resolved.rel_path, found.sha256))
         return found.from_attribute(resolved.attribute)
+
+    def _first_load(self, resolved: ResolvedSource) -> LoadedImage | AltTextError:
+        remote = resolved.kind is SourceKind.REMOTE and self.config.remote
+        url = resolved.url or ""
+        try:
+            if remote:
+                self._slow_hosts.check(url)
+        except AltTextError as exc:
+            return exc  # not a fetch: the host's count stays as it is
+        try:
+            loaded = load_image(resolved, self.policy, allow_remote=self.config.remote)
+        except AltTextError as exc:
+            if remote:
+                self._slow_hosts.answered(url, exc)
+            return exc
+        if remote:
+            self._slow_hosts.answered(url, None)
+        return loaded
 
     def reload(self, image: ImageElement, expected_sha256: str | None = None) -> LoadedImage:
         """Load an image's bytes again (after :meth:`load` returned it without them).
