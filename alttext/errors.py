@@ -12,6 +12,7 @@ the boundary with ``raise ... from exc``; they never leak to callers.
     ├── ImageError                  an image could not be resolved or used
     │   ├── ImageRefused            path escapes the site root, private host, too large
     │   └── ImageFetchError         network failure, HTTP error, corrupt or unreadable image
+    │       └── FetchTimedOut       the host did not answer in time
     ├── CaptionError                a backend could not produce a caption
     │   ├── CaptionAPIError         the service answered with an error (.status, .body, .code)
     │   │   └── CredentialsRejected the key was refused (HTTP 401); also a ConfigError

@@ -116,13 +116,14 @@ class ImageLoader:
         return found.from_attribute(resolved.attribute)
 
     def _first_load(self, resolved: ResolvedSource) -> LoadedImage | AltTextError:
+        """Load a source never loaded before; a remote one only from a host still asked."""
         remote = resolved.kind is SourceKind.REMOTE and self.config.remote
         url = resolved.url or ""
-        try:
-            if remote:
+        if remote:
+            try:
                 self._slow_hosts.check(url)
-        except AltTextError as exc:
-            return exc  # not a fetch: the host's count stays as it is
+            except AltTextError as exc:
+                return exc  # not a fetch: the host's count stays as it is
         try:
             loaded = load_image(resolved, self.policy, allow_remote=self.config.remote)
         except AltTextError as exc:
