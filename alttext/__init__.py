@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     # errors
     "AltTextError": "alttext.errors",
     "ConfigError": "alttext.errors",
+    "MissingCredentials": "alttext.errors",
     "ScanError": "alttext.errors",
     "ImageError": "alttext.errors",
     "ImageRefused": "alttext.errors",
@@ -110,6 +111,7 @@ __all__ = [
     "ImageRef",
     "ImageRefused",
     "LoadedImage",
+    "MissingCredentials",
     "NetworkPolicy",
     "NoCaption",
     "RewriteError",
@@ -169,6 +171,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ImageError,
         ImageFetchError,
         ImageRefused,
+        MissingCredentials,
         NoCaption,
         RewriteError,
         ScanError,

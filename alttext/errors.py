@@ -8,6 +8,7 @@ the boundary with ``raise ... from exc``; they never leak to callers.
 
     AltTextError
     ├── ConfigError                 bad option, unknown config key, missing API key
+    │   └── MissingCredentials      the backend needs an API key that is not set
     ├── ScanError                   an HTML file could not be read or decoded
     ├── ImageError                  an image could not be resolved or used
     │   ├── ImageRefused            path escapes the site root, private host, too large
@@ -32,6 +33,14 @@ class AltTextError(Exception):
 
 class ConfigError(AltTextError):
     """Invalid configuration: an unknown key, a bad value, a missing credential."""
+
+
+class MissingCredentials(ConfigError):
+    """The backend needs a credential (an API key) that is not set.
+
+    A ``fix`` with a catalog goes on without one (a CI build without secrets): only the
+    images the catalog, metadata and cache do not answer fail, each with this message.
+    """
 
 
 class ScanError(AltTextError):

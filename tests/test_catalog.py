@@ -432,3 +432,52 @@ def test_prune_refuses_when_a_page_cannot_be_read(
 def test_an_empty_catalog_file_starts_a_catalog(tmp_path: Path) -> None:
     (tmp_path / "alttext.json").write_text("\n", encoding="utf-8")
     assert len(Catalog.load(tmp_path / "alttext.json")) == 0
+
+
+# --- a CI build without secrets -------------------------------------------------------
+
+
+def test_a_build_with_a_catalog_needs_no_api_key_and_lists_what_is_undecided(
+    tmp_path: Path,
+) -> None:
+    from servers.wavespeed import WaveSpeedServer
+
+    site, catalog = tmp_path / "site", tmp_path / "alttext.json"
+    decided, new = image(site / "decided.png", "navy"), image(site / "new.png", "olive")
+    write(site / "a.html", '<html lang="en"><img src="decided.png">\n')
+    write(site / "b.html", '<html lang="en"><img src="decided.png"><img src="new.png">\n')
+    write_catalog(catalog, {decided: {**entry("A navy square"), "reviewed": True}})
+    with WaveSpeedServer() as server:  # the key a real run would need is not set
+        args = ["fix", str(site), "--backend", "wavespeed", "--api-base", server.url]
+        args += ["--catalog", str(catalog), "--no-cache", "-q"]
+        estimate = cli(*args, "--estimate")
+        result = cli(*args)
+        assert server.requests() == []
+    assert estimate.exit_code == 1, estimate.stderr
+    assert "1 image needs the wavespeed backend: 1 distinct image to caption" in estimate.stdout
+    assert "cannot be asked (WaveSpeed needs an API key" in estimate.stderr
+    assert result.exit_code == 1, result.stderr
+    assert 'alt="A navy square"' in (site / "a.html").read_text(encoding="utf-8")
+    assert "new.png" in result.stderr and "WAVESPEED_API_KEY" in result.stderr
+    assert "b.html:1:" in result.stderr and "not fixed [new.png]" in result.stderr
+    assert (
+        "2 alts written (catalog 2," in result.stdout
+        and "1 failed; 0 backend calls" in result.stdout
+    )
+    assert set(on_disk(catalog)) == {decided}  # nothing invented for the new image
+    assert new not in on_disk(catalog)
+    # Once every image is decided, the build passes, still without a key.
+    write(site / "b.html", '<html lang="en"><img src="decided.png">\n')
+    assert cli(*args[:-1]).exit_code == 0
+
+
+def test_without_a_catalog_a_missing_api_key_stops_the_run_before_any_work(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    image(site / "x.png", "navy")
+    write(site / "a.html", '<html lang="en"><img src="x.png">\n')
+    result = cli("fix", str(site), "--backend", "wavespeed", "--no-cache", "-q")
+    assert result.exit_code == 2
+    assert "WaveSpeed needs an API key" in result.stderr
+    assert "alt=" not in (site / "a.html").read_text(encoding="utf-8")

@@ -47,7 +47,14 @@ from alttext.captioners.retry import (
     Sleep,
     Stopper,
 )
-from alttext.errors import CaptionAPIError, CaptionTimeout, ConfigError, ImageError, NoCaption
+from alttext.errors import (
+    CaptionAPIError,
+    CaptionTimeout,
+    ConfigError,
+    ImageError,
+    MissingCredentials,
+    NoCaption,
+)
 
 DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 DEFAULT_MODEL = "wavespeed-ai/image-captioner"
@@ -112,7 +119,7 @@ class WaveSpeedCaptioner:
         journal: TaskJournal | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
-            raise ConfigError("WaveSpeed needs an API key: set WAVESPEED_API_KEY")
+            raise MissingCredentials("WaveSpeed needs an API key: set WAVESPEED_API_KEY")
         if image_transport not in ("auto", "url", "upload", "data-uri"):
             raise ConfigError(f"unknown image transport {image_transport!r}")
         if not model.strip("/"):
@@ -437,12 +444,13 @@ def create(options: BackendOptions) -> WaveSpeedCaptioner:
     """Build the backend from options, falling back to ``WAVESPEED_*`` variables in ``env``.
 
     Raises:
-        ConfigError: no API key, or a bad base URL.
+        MissingCredentials: no API key.
+        ConfigError: a bad base URL.
     """
     env = options.env
     api_key = (options.api_key or env.get("WAVESPEED_API_KEY") or "").strip()
     if not api_key:
-        raise ConfigError(
+        raise MissingCredentials(
             "WaveSpeed needs an API key: set WAVESPEED_API_KEY or pass one in the options"
         )
     return WaveSpeedCaptioner(

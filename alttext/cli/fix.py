@@ -226,8 +226,8 @@ def fix(
         )
     if estimate:
         _echo_estimate(report, config.backend)
-        if not report.ok:
-            sys.exit(1)
+        if not report.ok or (report.backend_unavailable and report.actions["pending"]):
+            sys.exit(1)  # a run would leave images without alt
         return
     writes = mode == "write"
     origins, calls = report.origins, report.counts.get("api_calls", 0)
@@ -266,10 +266,17 @@ def _echo_estimate(report: Any, backend: str) -> None:
         f"{_count(report.alts_written, 'alt')} answered now "
         f"(catalog {origins['catalog']}, metadata {origins['metadata']}, "
         f"cache {origins['cache']}, decorative {actions['decorative']}); "
-        f"{actions['pending']} images need the {backend} backend: "
-        f"{report.would_ask} distinct images to caption; {len(report.failed)} would fail. "
-        "Nothing was changed and no backend was asked."
+        f"{_count(actions['pending'], 'image')} "
+        f"{'needs' if actions['pending'] == 1 else 'need'} the {backend} backend: "
+        f"{_count(report.would_ask, 'distinct image')} to caption; "
+        f"{len(report.failed)} would fail. Nothing was changed and no backend was asked."
     )
+    if report.backend_unavailable is not None and actions["pending"]:
+        click.echo(
+            f"The {backend} backend cannot be asked ({report.backend_unavailable}): "
+            "a run would list those images as not fixed.",
+            err=True,
+        )
 
 
 def _write_fix_report(report: Any, path: Path, fmt: str) -> None:

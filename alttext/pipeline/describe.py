@@ -26,8 +26,9 @@ from alttext.captioners.base import (
     TaskJournal,
 )
 from alttext.captioners.polish import polish
+from alttext.captioners.unavailable import UnavailableCaptioner
 from alttext.config import Config
-from alttext.errors import AltTextError, ConfigError, redact
+from alttext.errors import AltTextError, ConfigError, MissingCredentials, redact
 from alttext.store.cache import CacheKey, CaptionCache
 from alttext.store.catalog import Catalog
 
@@ -306,6 +307,11 @@ class Describer:
         )
         if self._refused is not None:
             raise self._refused  # an image queued before the first refusal: not sent
+        if isinstance(self.captioner, UnavailableCaptioner):  # no request, so no call counted
+            self._count("failed")
+            return Described(
+                alt=None, origin=None, backend=self.captioner.name, error=self.captioner.why
+            )
         self._count("api_calls")
         try:
             result = self.captioner.caption(request)
@@ -349,7 +355,8 @@ class DescriberSession:
     """Opens the backend, cache and catalog a run needs, and closes them after.
 
     The cache is opened first because it is also the backend's task journal; the backend
-    is built before any page is read, so a missing API key fails before any work starts.
+    is built before any page is read, so a missing API key fails before any work starts —
+    unless a catalog is set: then only the images that need the backend fail.
     """
 
     def __init__(self, config: Config, env: Mapping[str, str]) -> None:
@@ -362,6 +369,14 @@ class DescriberSession:
         )
         try:
             self.captioner = create(config.backend, backend_options(config, env, self.cache))
+        except MissingCredentials as exc:
+            if config.catalog is None:
+                if self.cache is not None:
+                    self.cache.close()
+                raise
+            # A build with a catalog may need no backend at all (a CI job without
+            # secrets): only the images nothing else answers fail, each saying why.
+            self.captioner = UnavailableCaptioner(config.backend, exc)
         except BaseException:
             if self.cache is not None:
                 self.cache.close()

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from alttext.captioners.unavailable import UnavailableCaptioner
 from alttext.config import Config
 from alttext.durable import Retired, discard, sync_directories
 from alttext.errors import AltTextError
@@ -89,6 +90,9 @@ class FixReport:
     #: ``estimate``: the distinct images (by hash and language) the backend would be asked
     #: for; their outcomes stay ``pending``.
     would_ask: int = 0
+    #: Why the backend cannot be asked (a run with a catalog but no API key), or ``None``:
+    #: each image that needs it fails.
+    backend_unavailable: str | None = None
     patch: bytes = b""
     #: What the describer did per distinct image: answers by source, and ``api_calls``.
     counts: dict[str, int] = field(default_factory=dict)
@@ -158,7 +162,9 @@ def run_fix(
             caller that needs only the counts and the failures saves that with ``False``.
 
     Raises:
-        ConfigError: before any work, for a bad backend, missing key or bad catalog.
+        ConfigError: before any work, for a bad backend, a bad catalog, or a missing key
+            when there is no catalog (with one, only the images that need the backend
+            fail: see :attr:`FixReport.backend_unavailable`).
     """
     paths = list(paths)
     root = scan_root(paths, config.site_root)
@@ -181,6 +187,8 @@ def run_fix(
         )
     finally:
         report.counts = dict(describer.counts)
+        if isinstance(describer.captioner, UnavailableCaptioner):
+            report.backend_unavailable = str(describer.captioner.reason)
         if session is not None:
             # Only a run that writes the pages records its decisions: --dry-run, --patch
             # and --estimate change nothing (what they paid for is in the cache).
