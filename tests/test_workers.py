@@ -272,6 +272,71 @@ def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: 
     assert 0 < len(list(seen.iterdir())) < len(files)
 
 
+class HangsOnCopy03:
+    """A ``pick`` (picklable) that never finishes a page of ``copy03`` (a stuck worker)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def __call__(self, page: PageScan) -> tuple[object, ...]:
+        if page.rel_path.startswith("copy03/"):
+            (self.out / f"stuck-{os.getpid()}").touch()
+            time.sleep(600)
+        return ()
+
+
+def test_an_early_stop_ends_workers_stuck_in_a_page_without_waiting_for_them(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    for copy in range(40):
+        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
+    files = sorted(site.rglob("*.html"))
+    pages = audit_pages(files, Config(workers=2), site, pick=HangsOnCopy03(tmp_path))
+    first = next(pages)
+    workers = multiprocessing.active_children()
+    assert len(workers) == 2
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("stuck-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob("stuck-*")), "no worker reached a copy03 page"
+    started = time.monotonic()
+    pages.close()  # e.g. fix stopped by Ctrl-C: a waiting shutdown would wait 600 s
+    assert time.monotonic() - started < 10
+    assert first.rel_path == "copy00/about/index.html"
+    assert not any(worker.is_alive() for worker in workers)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_ends_a_worker_at_once_whatever_handler_it_inherited(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for copy in range(40):
+        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
+    files = sorted(site.rglob("*.html"))
+
+    def raises(signum: int, frame: object) -> None:
+        raise RuntimeError("the parent's handler ran in a worker")
+
+    # The CLI's SIGTERM handler, inherited by forked workers, runs only between Python
+    # bytecodes; a worker stuck in a page (here: asleep) must end anyway.
+    previous = signal.signal(signal.SIGTERM, raises)
+    try:
+        pages = audit_pages(files, Config(workers=2), site, pick=HangsOnCopy03(tmp_path))
+        next(pages)
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("stuck-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stuck = int(next(tmp_path.glob("stuck-*")).name.removeprefix("stuck-"))
+        worker = next(w for w in multiprocessing.active_children() if w.pid == stuck)
+        os.kill(stuck, signal.SIGTERM)
+        worker.join(5)
+        assert worker.exitcode == -signal.SIGTERM
+        with pytest.raises(ScanError, match="a scan worker process died"):
+            list(pages)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_slow_consumer_holds_a_window_of_chunks_not_the_whole_site(tmp_path: Path) -> None:
     from alttext.pipeline.check import _CHUNK, _CHUNKS_PER_WORKER, _FIRST_CHUNK
 

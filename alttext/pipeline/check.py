@@ -6,6 +6,7 @@ import functools
 import os
 import stat
 import sys
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from alttext.scan.scanner import (
 from alttext.spool import Spool
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 
 @dataclass(slots=True)
@@ -348,16 +349,45 @@ def _die_with_parent() -> None:
 
 
 def _leave_interrupts_to_the_parent() -> None:
-    """Ignore SIGINT in a worker: the parent stops the scan.
+    """Ignore SIGINT in a worker, and let SIGTERM end it: the parent stops the scan.
 
     Ctrl-C sends SIGINT to the whole foreground process group. A worker that took it
     would print its own traceback, and die or send the interrupt back as its chunk's
     result; the parent, which got it too, already unwinds the run and shuts the workers
-    down. (SIGTERM still ends a worker at once: see ``alttext.cli``.)
+    down. SIGTERM (a CI runner stopping the group, the parent ending its workers, or the
+    parent's death) ends a worker at once, in the kernel: a handler the CLI installed,
+    inherited by a forked worker, would run only when the worker next runs Python code.
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+#: How long an early stop waits for the workers to end once told to.
+_STOP_GRACE = 5.0
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down without waiting on it, then end each worker, within a bound.
+
+    A scan abandoned early (an interrupt, an error, a consumer that stops) has nothing
+    left to ask of its workers. A waiting shutdown there joins the executor's manager
+    thread, which can block on its wake-up pipe when workers die under it (CPython
+    gh-105829), and the run would hang instead of exiting. The workers are ended
+    before this returns, so whatever they wrote is named by processes that have ended,
+    which the caller's sweep then removes.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + _STOP_GRACE
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
@@ -440,6 +470,7 @@ def audit_pages(
     # consumer takes them, so a slow consumer (fix on a slow disk: each page's new content
     # is in its result) holds a few chunks, not every page.
     in_flight: deque[Future[list[PageAudit]]] = deque()
+    finished = False
     try:
         while True:
             while len(in_flight) < workers * _CHUNKS_PER_WORKER:
@@ -448,6 +479,7 @@ def audit_pages(
                     break
                 in_flight.append(pool.submit(_audit_chunk, chunk))
             if not in_flight:
+                finished = True
                 break
             yield from in_flight.popleft().result()
     except BrokenProcessPool as exc:
@@ -455,8 +487,10 @@ def audit_pages(
             "a scan worker process died (out of memory?); re-run with --workers 1"
         ) from exc
     finally:
-        # A consumer that stops early (an error, Ctrl-C) must not wait for the whole scan.
-        pool.shutdown(wait=True, cancel_futures=True)
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # a consumer that stops early (an error, Ctrl-C) must not wait for the scan
+            _stop_workers(pool)
 
 
 def run_check(
