@@ -6,7 +6,6 @@ import functools
 import os
 import stat
 import sys
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -378,16 +377,21 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     before this returns, so whatever they wrote is named by processes that have ended,
     which the caller's sweep then removes.
     """
+    # The executor's own thread reaps the workers it sees end: waiting for them here too
+    # would race it for each exit status (the loser sees a live process that is gone, and
+    # could signal a reused pid). So wait for that thread, and act only if it is stuck.
+    manager = getattr(pool, "_executor_manager_thread", None)
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
-    deadline = time.monotonic() + _STOP_GRACE
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.kill()
-            process.join(1.0)
+    if manager is not None:
+        manager.join(_STOP_GRACE)
+        if not manager.is_alive():
+            return
+    for process in processes:  # not reaped: alive or a zombie, so the pid is still its own
+        process.kill()
+        process.join(1.0)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
