@@ -47,6 +47,8 @@ class Config:
     rate: float | None = None
     timeout: float = 30.0
     deadline: float = 300.0
+    #: Seconds for each remote image a page shows, redirects and body included.
+    fetch_timeout: float = 60.0
     cache_dir: Path | None = None
     cache: bool = True
     catalog: Path | None = None
@@ -95,6 +97,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "rate": (int, float),
     "timeout": (int, float),
     "deadline": (int, float),
+    "fetch_timeout": (int, float),
     "cache_dir": str,
     "cache": bool,
     "catalog": str,
@@ -116,6 +119,10 @@ def _validated(config: Config) -> Config:
         raise ConfigError(f"jobs must be at least 1, not {config.jobs}")
     if config.workers is not None and config.workers < 1:
         raise ConfigError(f"workers must be at least 1, not {config.workers}")
+    for name in ("timeout", "deadline", "fetch_timeout"):
+        seconds = getattr(config, name)
+        if not seconds > 0:  # NaN too
+            raise ConfigError(f"{name} must be more than 0 seconds, not {seconds!r}")
     if config.image_transport not in ("auto", "url", "upload", "data-uri"):
         raise ConfigError(
             f"image_transport {config.image_transport!r} is not auto/url/upload/data-uri"

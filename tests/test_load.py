@@ -191,3 +191,42 @@ def test_an_answer_from_the_host_starts_its_count_again(
             loader.load(element(page, f'<img src="{server.base}{ref}">'))
     # Never two timeouts in a row: every slow image was asked for.
     assert sum(p.startswith("/slow-headers") for p in server.paths()) == 3
+
+
+@pytest.mark.parametrize("how", ["option", "config"])
+def test_fetch_timeout_bounds_each_remote_image_however_slowly_it_trickles(
+    tmp_path: Path, how: str
+) -> None:
+    import time
+
+    from images_support import trickle
+
+    site = tmp_path / "site"
+    site.mkdir()
+    with trickle("headers", interval=0.05) as url:
+        (site / "index.html").write_text(f'<img src="{url}/img.png">\n', encoding="utf-8")
+        args = ["fix", str(site), "--allow-private-hosts", "--no-cache", "-q"]
+        if how == "option":
+            args += ["--fetch-timeout", "0.5"]
+        else:
+            config = tmp_path / "alttext.toml"
+            config.write_text("[tool.alttext]\nfetch_timeout = 0.5\n", encoding="utf-8")
+            args += ["--config", str(config)]
+        started = time.monotonic()
+        result = CliRunner().invoke(main, args)
+        took = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert "deadline of 0.5 s exceeded" in result.stderr
+    assert took < 5  # the default deadline is 60 s; no read ever times out here
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_fetch_timeout_must_be_positive(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "alttext.toml"
+    config.write_text(f"[tool.alttext]\nfetch_timeout = {value}\n", encoding="utf-8")
+    (tmp_path / "index.html").write_text('<img src="a.png">\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["fix", str(tmp_path), "--config", str(config), "-q"])
+    assert result.exit_code == 2
+    assert "fetch_timeout must be more than 0 seconds" in result.stderr
+    option = CliRunner().invoke(main, ["fix", str(tmp_path), "--fetch-timeout", value])
+    assert option.exit_code == 2 and "fetch" in option.stderr  # the option or the setting

@@ -82,6 +82,14 @@ from alttext.cli.options import (
 )
 @click.option("--no-remote", is_flag=True, help="Never fetch images from other hosts.")
 @click.option(
+    "--fetch-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Time for each remote image, redirects and body included [default: 60]; a host "
+    "that times out twice in a row is not asked again in the run.",
+)
+@click.option(
     "--allow-private-hosts",
     is_flag=True,
     default=None,
@@ -106,6 +114,7 @@ def fix(
     jobs: int | None,
     rate: float | None,
     no_remote: bool,
+    fetch_timeout: float | None,
     allow_private_hosts: bool | None,
     max_length: int | None,
     workers: int | None,
@@ -151,6 +160,7 @@ def fix(
         jobs=jobs,
         rate=rate,
         remote=False if no_remote else None,
+        fetch_timeout=fetch_timeout,
         allow_private_hosts=allow_private_hosts,
         max_length=max_length,
         workers=workers,

@@ -69,6 +69,10 @@ _METADATA = frozenset(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
+#: Seconds to establish a connection to an image's host, unless the deadline is shorter.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkPolicy:
     """What remote fetching may do.
@@ -87,7 +91,7 @@ class NetworkPolicy:
     """
 
     allow_private_hosts: bool = False
-    connect_timeout: float = 5.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = 15.0
     deadline: float = 60.0
     max_bytes: int = DEFAULT_MAX_BYTES

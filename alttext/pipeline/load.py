@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alttext.config import Config
 from alttext.errors import AltTextError, ImageFetchError, ImageRefused
-from alttext.images.fetch import NetworkPolicy, SlowHosts
+from alttext.images.fetch import DEFAULT_CONNECT_TIMEOUT, NetworkPolicy, SlowHosts
 from alttext.images.resolve import (
     LAZY_ATTRIBUTES,
     LoadedImage,
@@ -45,7 +45,10 @@ class ImageLoader:
         self.config = config
         self.site_root = site_root
         self.policy = NetworkPolicy(
-            allow_private_hosts=config.allow_private_hosts, read_timeout=config.timeout
+            allow_private_hosts=config.allow_private_hosts,
+            read_timeout=min(config.timeout, config.fetch_timeout),
+            connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, config.fetch_timeout),
+            deadline=config.fetch_timeout,
         )
         # Each reference's load, with what it read (see :attr:`last_read`): one entry, so
         # a load is never remembered without its reads.
