@@ -264,6 +264,45 @@ def test_workers_leave_a_ctrl_c_to_the_process_that_started_them(tmp_path: Path)
     assert all(page.error is None for page in got)
 
 
+class InterruptsItsWorkerOnArrival:
+    """A ``pick`` that, unpickled in a new (spawned) worker before the worker has set how
+    it takes signals, sends that worker a Ctrl-C: the moment a real Ctrl-C can land."""
+
+    def __init__(self) -> None:
+        self.parent = os.getpid()
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__dict__.update(state)
+        if os.getpid() != self.parent:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def __call__(self, page: PageScan) -> tuple[object, ...]:
+        return (page.rel_path,)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_ctrl_c_while_a_worker_starts_waits_until_it_ignores_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALTTEXT_START_METHOD", "spawn")  # initargs are unpickled there
+    site = tmp_path / "site"
+    for copy in range(10):
+        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
+    files = sorted(site.rglob("*.html"))
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        pages = list(
+            audit_pages(files, Config(workers=2), site, pick=InterruptsItsWorkerOnArrival())
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [page.picked for page in pages] == [
+        (page.relative_to(site).as_posix(),) for page in files
+    ]
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before  # the mask is back
+
+
 def test_a_consumer_that_stops_early_does_not_wait_for_the_whole_scan(tmp_path: Path) -> None:
     files, seen, pages = _recorded_scan(tmp_path, 40)  # 320 pages: ten chunks for two workers
     first = next(pages)

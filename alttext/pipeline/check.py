@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import stat
 import sys
 from collections import Counter, deque
@@ -335,7 +337,6 @@ def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
-    import signal
 
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -357,10 +358,38 @@ def _leave_interrupts_to_the_parent() -> None:
     parent's death) ends a worker at once, in the kernel: a handler the CLI installed,
     inherited by a forked worker, would run only when the worker next runs Python code.
     """
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # held while the parent started this worker
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
+
+
+#: Signals a new worker must not take before it has chosen how to take them.
+_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM in this thread while the scan workers start.
+
+    A worker inherits the signal mask, so a Ctrl-C in the moment a worker starts cannot
+    reach it before :func:`_leave_interrupts_to_the_parent` has set how it takes one (it
+    would die with a traceback). Here the signal waits until the mask is lifted, a few
+    milliseconds later, and is then handled as any other. The executor's threads, started
+    meanwhile, keep the mask, so such signals go to the main thread, which handles them.
+    """
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 #: How long an early stop waits for the workers to end once told to.
@@ -474,18 +503,22 @@ def audit_pages(
     # consumer takes them, so a slow consumer (fix on a slow disk: each page's new content
     # is in its result) holds a few chunks, not every page.
     in_flight: deque[Future[list[PageAudit]]] = deque()
+
+    def submit_more() -> None:
+        while len(in_flight) < workers * _CHUNKS_PER_WORKER:
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            in_flight.append(pool.submit(_audit_chunk, chunk))
+
     finished = False
     try:
-        while True:
-            while len(in_flight) < workers * _CHUNKS_PER_WORKER:
-                chunk = next(chunks, None)
-                if chunk is None:
-                    break
-                in_flight.append(pool.submit(_audit_chunk, chunk))
-            if not in_flight:
-                finished = True
-                break
+        with _interrupts_held():  # the first submits start the workers
+            submit_more()
+        while in_flight:
             yield from in_flight.popleft().result()
+            submit_more()
+        finished = True
     except BrokenProcessPool as exc:
         raise ScanError(
             "a scan worker process died (out of memory?); re-run with --workers 1"
