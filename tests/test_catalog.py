@@ -222,10 +222,24 @@ def test_a_catalog_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
         ({"alt": "x", "examples": ["a", 1]}, "'examples' must be a list of strings; 1 is"),
         (
             {"alt": "x", "Reviewed": True},
-            "'Reviewed'; allowed: alt, source, reviewed, examples, lang$",
+            "'Reviewed'; allowed: alt, source, reviewed, examples, lang, other_languages$",
         ),
         ({"source": "human"}, "'alt' is missing"),
         ("Cat", "must be an object with an 'alt', not \"Cat\""),
+        (
+            {"alt": "x", "other_languages": [{"alt": "y", "lang": "de"}]},
+            "has 'other_languages' but no 'lang' of its own",
+        ),
+        ({"alt": "x", "lang": "en", "other_languages": {}}, "must be a list of entries"),
+        ({"alt": "x", "lang": "en", "other_languages": [{"alt": "y"}]}, "needs its 'lang'"),
+        (
+            {"alt": "x", "lang": "en", "other_languages": [{"alt": "y", "lang": "EN-gb"}]},
+            "two alts in the language 'en'",
+        ),
+        (
+            {"alt": "x", "lang": "en", "other_languages": [{"alt": "y", "lang": "de", "z": 1}]},
+            "in 'other_languages': unknown field",
+        ),
     ],
 )
 def test_each_message_names_the_field_that_is_wrong(
@@ -481,3 +495,102 @@ def test_without_a_catalog_a_missing_api_key_stops_the_run_before_any_work(
     assert result.exit_code == 2
     assert "WaveSpeed needs an API key" in result.stderr
     assert "alt=" not in (site / "a.html").read_text(encoding="utf-8")
+
+
+# --- one alt per language ---------------------------------------------------------------
+
+
+def test_an_image_keeps_an_alt_for_each_language_and_answers_each_from_the_file(
+    tmp_path: Path,
+) -> None:
+    from servers.openai import Answer, OpenAIServer
+
+    site, catalog = tmp_path / "site", tmp_path / "alttext.json"
+    digest = image(site / "x.png", "teal")
+    pages = {"a-en": "en", "b-de": "de", "c-fr": "fr-CA"}
+
+    def build() -> None:  # what a site generator writes each time
+        for name, lang in pages.items():
+            page = f'<html lang="{lang}"><meta charset="utf-8"><img src="x.png">\n'
+            write(site / f"{name}.html", page)
+
+    build()
+    with OpenAIServer(api_key=None) as server:
+        server.answers += [
+            Answer(content="A teal square."),
+            Answer(content="Ein blaugrünes Quadrat."),
+            Answer(content="Un carré sarcelle."),
+        ]
+        args = ["fix", str(site), "--backend", "openai", "--model", "m", "--api-base"]
+        args += [server.url, "--catalog", str(catalog), "--no-cache", "-q"]
+        assert cli(*args, "--workers", "1", "--jobs", "1").exit_code == 0
+        assert len(server.requests("chat")) == 3  # one per language
+        # The next build, on a CI runner: no cache, and every language from the file,
+        # also for a new page in a regional variant (de-AT is German).
+        pages["d-de"] = "de-AT"
+        build()
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert len(server.requests("chat")) == 3
+    assert "(catalog 4," in result.stdout
+    alts = {name: (site / f"{name}.html").read_text(encoding="utf-8") for name in pages}
+    assert 'alt="A teal square."' in alts["a-en"]
+    assert 'alt="Ein blaugrünes Quadrat."' in alts["b-de"]
+    assert 'alt="Ein blaugrünes Quadrat."' in alts["d-de"]
+    assert 'alt="Un carré sarcelle."' in alts["c-fr"]
+    stored = on_disk(catalog)
+    assert list(stored) == [digest]
+    assert stored[digest]["lang"] == "en"
+    assert [(o["lang"], o["alt"], o["reviewed"]) for o in stored[digest]["other_languages"]] == [
+        ("de", "Ein blaugrünes Quadrat.", False),
+        ("fr-CA", "Un carré sarcelle.", False),
+    ]
+    german = stored[digest]["other_languages"][0]
+    assert german["examples"] == ["b-de.html x.png"]  # (catalog answers add no examples)
+    # The file is written in its canonical form: loading and saving changes nothing.
+    assert Catalog.load(catalog).to_text() == catalog.read_text(encoding="utf-8")
+
+
+def test_require_reviewed_looks_at_the_alt_in_the_pages_language(tmp_path: Path) -> None:
+    site, catalog = tmp_path / "site", tmp_path / "alttext.json"
+    digest = image(site / "x.png", "teal")
+    write(site / "en.html", '<html lang="en"><img src="x.png" alt="A teal square">\n')
+    write(site / "de.html", '<html lang="de"><img src="x.png" alt="Ein Quadrat">\n')
+    german = {"alt": "Ein Quadrat", "lang": "de", "source": "backend:x", "reviewed": False}
+    first = {**entry("A teal square", reviewed=True), "lang": "en"}
+    write_catalog(catalog, {digest: {**first, "other_languages": [german]}})
+    result = cli("check", str(site), "--catalog", str(catalog), "--require-reviewed")
+    assert result.exit_code == 1
+    flagged = [line for line in result.stdout.splitlines() if "alt-unreviewed" in line]
+    assert len(flagged) == 1 and flagged[0].startswith("de.html:1:"), result.stdout
+    german["reviewed"] = True
+    write_catalog(catalog, {digest: {**first, "other_languages": [german]}})
+    result = cli("check", str(site), "--catalog", str(catalog), "--require-reviewed")
+    assert "alt-unreviewed" not in result.stdout, result.stdout
+
+
+def test_prune_and_merge_treat_each_language_of_an_image_as_an_entry(tmp_path: Path) -> None:
+    site, ours, theirs = tmp_path / "site", tmp_path / "ours.json", tmp_path / "theirs.json"
+    used = image(site / "used.png", "teal")
+    write(site / "i.html", '<html lang="en"><img src="used.png">\n')
+    gone = "d" * 64
+    german = {"alt": "Ein Quadrat", "lang": "de", "source": "backend:x", "reviewed": False}
+    write_catalog(
+        ours,
+        {
+            used: {**entry("A square"), "lang": "en", "other_languages": [german]},
+            gone: {**entry("Gone"), "lang": "en", "other_languages": [german]},
+        },
+    )
+    french = {"alt": "Un carré", "lang": "fr", "source": "human", "reviewed": True}
+    write_catalog(theirs, {used: {**entry("A square"), "lang": "en", "other_languages": [french]}})
+    merged = cli("catalog", "merge", str(ours), str(theirs))
+    assert merged.exit_code == 0, merged.stderr
+    assert [o["lang"] for o in on_disk(ours)[used]["other_languages"]] == ["de", "fr"]
+    pruned = cli("catalog", "prune", str(ours), str(site))
+    assert pruned.exit_code == 0, pruned.stderr
+    assert (
+        f"removed {gone[:12]} (de)" in pruned.stdout and f"removed {gone[:12]}  " in pruned.stdout
+    )
+    assert list(on_disk(ours)) == [used]
+    assert [o["lang"] for o in on_disk(ours)[used]["other_languages"]] == ["de", "fr"]

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from alttext.captioners.base import CaptionRequest, CaptionResult
@@ -241,3 +243,55 @@ def test_a_damaged_caption_cache_is_a_clear_error_and_cache_clear_removes_it(
     assert cleared.exit_code == 0, cleared.output
     with CaptionCache(cache) as store:
         assert store.stats().entries == 0  # a new, working database
+
+
+_LANGUAGES = [None, "en", "en-GB", "de", "de-AT", "fr", "pt-BR", "ja"]
+_LANGS = st.sampled_from(_LANGUAGES)
+_ADDS = st.lists(
+    st.tuples(
+        st.sampled_from(["a" * 64, "b" * 64, "c" * 64]),
+        st.text(max_size=20),
+        _LANGS,
+        st.sampled_from(["p.html x.png", "q.html y.png", "r.html z.png"]),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(adds=_ADDS)
+def test_catalog_languages_survive_the_file_and_each_page_gets_its_own(
+    adds: list[tuple[str, str, str | None, str]],
+) -> None:
+    """Whatever runs add, in whatever languages: the file reads back as the same decisions
+    and writes back byte for byte, and a page in any language gets the alt first recorded
+    for its primary language (the image's first alt, when that has no language)."""
+    import tempfile
+
+    def primary(lang: str | None) -> str | None:
+        return lang.split("-")[0].lower() if lang else None
+
+    catalog = Catalog(None)
+    model: dict[str, tuple[str | None, str, dict[str, str]]] = {}  # first lang, alt, others
+    for digest, alt, lang, example in adds:
+        catalog.add(digest, alt, "backend:x", example, lang)
+        if digest not in model:
+            model[digest] = (primary(lang), alt, {})
+            continue
+        first_lang, _, others = model[digest]
+        if first_lang is not None and lang is not None and primary(lang) != first_lang:
+            others.setdefault(str(primary(lang)), alt)
+    text = catalog.to_text()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "alttext.json"
+        path.write_text(text, encoding="utf-8")
+        again = Catalog.load(path)
+    assert again.entries == catalog.entries and again.to_text() == text
+    for digest, (first_lang, first_alt, others) in model.items():
+        for page_lang in _LANGUAGES:
+            decided = again.decision(digest, page_lang)
+            if first_lang is None or page_lang is None or primary(page_lang) == first_lang:
+                expected: str | None = first_alt
+            else:
+                expected = others.get(str(primary(page_lang)))
+            assert (decided.alt if decided else None) == expected, (digest, page_lang)

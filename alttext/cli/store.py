@@ -132,7 +132,7 @@ def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
       alttext catalog show alttext.json --unreviewed
     """
     from alttext.report.text import printable
-    from alttext.store.catalog import Catalog
+    from alttext.store.catalog import Catalog, key_label
 
     with library_errors():
         store = Catalog.load(catalog_file)
@@ -143,7 +143,7 @@ def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
         shown += 1
         mark = "reviewed" if entry.reviewed else "draft   "
         alt = printable(entry.alt, 1000) if entry.alt else '"" (decorative)'
-        click.echo(f"{digest[:12]}  {mark}  {alt}")
+        click.echo(f"{key_label(digest)}  {mark}  {alt}")
         if entry.examples:
             seen = printable(", ".join(entry.examples), 1000)
             click.echo(f"{'':12}  {'':8}  seen: {seen}  [{printable(entry.source)}]")
@@ -168,7 +168,7 @@ def catalog_merge(catalog_file: Path, others: tuple[Path, ...]) -> None:
     Example:
       alttext catalog merge alttext.json ../other-site/alttext.json
     """
-    from alttext.store.catalog import Catalog
+    from alttext.store.catalog import Catalog, key_label
 
     added = replaced = examples = conflicts = 0
     with library_errors():
@@ -179,7 +179,7 @@ def catalog_merge(catalog_file: Path, others: tuple[Path, ...]) -> None:
             result = store.merge(Catalog.load(other))
             for conflict in result.conflicts:
                 click.echo(
-                    f"conflict {conflict.content_hash[:12]}: kept {_alt(conflict.kept.alt)}"
+                    f"conflict {key_label(conflict.content_hash)}: kept {_alt(conflict.kept.alt)}"
                     f" ({origin[conflict.content_hash]}), not {_alt(conflict.other.alt)}"
                     f" ({other}); both {'reviewed' if conflict.kept.reviewed else 'drafts'}",
                     err=True,
@@ -241,6 +241,7 @@ def catalog_prune(
     """
     from alttext.pipeline.catalog import prune_catalog
     from alttext.report.text import printable
+    from alttext.store.catalog import key_label
 
     config = build_config(config_file, site_root=site_root, exclude=exclude)
     with library_errors():
@@ -265,7 +266,7 @@ def catalog_prune(
     for digest, entry in report.removed:
         seen = f"  (seen: {printable(', '.join(entry.examples))})" if entry.examples else ""
         mark = "reviewed" if entry.reviewed else "draft"
-        click.echo(f"{verb} {digest[:12]}  {mark}  {_alt(entry.alt)}{seen}")
+        click.echo(f"{verb} {key_label(digest)}  {mark}  {_alt(entry.alt)}{seen}")
     kept_reviewed = len(report.kept_reviewed)
     if kept_reviewed:
         click.echo(

@@ -17,7 +17,7 @@ from alttext.images.resolve import (
     load_ref,
 )
 from alttext.pipeline.check import image_ref, iter_pages, scan_root
-from alttext.store.catalog import Catalog, CatalogEntry
+from alttext.store.catalog import Catalog, CatalogEntry, content_hash_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,9 @@ def prune_catalog(
             " fix or --exclude them"
         )
     before = dict(store.entries)
-    unused = [key for key, entry in store if entry.reviewed and key not in used.hashes]
+    unused = [
+        key for key, entry in store if entry.reviewed and content_hash_of(key) not in used.hashes
+    ]
     kept_reviewed = [] if include_reviewed else unused
     dropped = store.prune(used.hashes, include_reviewed=include_reviewed)
     if not dry_run:

@@ -684,7 +684,7 @@ def _unreviewed_check(
                 continue
             if reads is not None and resolved.kind is SourceKind.LOCAL:
                 reads.read(resolved.rel_path, digest)
-            entry = catalog.get(digest)
+            entry = catalog.decision(digest, image.lang)  # the entry a fix would use here
             if entry is not None and not entry.reviewed and entry.alt == image.alt:
                 found.append(
                     Finding(

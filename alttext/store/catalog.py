@@ -12,6 +12,15 @@ is a JSON file meant for version control::
       }
     }
 
+An entry is written in one language (``lang``, the page's); the same image on pages in
+other languages gets its alt in each of them under ``other_languages``, one object per
+language with the same fields (``lang`` required there)::
+
+      "<sha256>": {
+        "alt": "A teal square", "lang": "en", ...,
+        "other_languages": [{"alt": "Ein blaugrünes Quadrat", "lang": "de", ...}]
+      }
+
 Keys are sorted and the file is pretty-printed so diffs stay small. New captions arrive
 unreviewed; a person edits ``alt`` and sets ``reviewed: true``. Entries win over every
 other source, so a CI build with a catalog needs no API key for images already decided.
@@ -39,6 +48,9 @@ from alttext.errors import ConfigError, RewriteError
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 _FIELDS = ("alt", "source", "reviewed", "examples", "lang")
+_OTHER_LANGUAGES = "other_languages"
+#: Between an image's hash and a language in the key of an entry in another language.
+_IN = "@"
 # Left behind by a merge nobody finished resolving: worth saying instead of "line 7".
 _CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
 MAX_EXAMPLES = 3
@@ -102,6 +114,27 @@ def _primary(language: str) -> str:
     return language.strip().lower().replace("_", "-").split("-", 1)[0]
 
 
+def content_hash_of(key: str) -> str:
+    """The image hash of a catalog key: ``<sha256>``, or ``<sha256>@<language>`` for an
+    entry in another language than the image's first (``other_languages`` in the file)."""
+    return key.split(_IN, 1)[0]
+
+
+def key_label(key: str) -> str:
+    """A key as a person reads it in messages: the hash's start, and the language."""
+    digest, _, language = key.partition(_IN)
+    return f"{digest[:12]} ({language})" if language else digest[:12]
+
+
+def _tag(language: str | None) -> str | None:
+    """A page's language, ``None`` when it says none (``lang=""`` or blank)."""
+    return language if language is not None and language.strip() else None
+
+
+def _in_language(content_hash: str, language: str) -> str:
+    return f"{content_hash}{_IN}{_primary(language)}"
+
+
 @dataclass(frozen=True, slots=True)
 class MergeConflict:
     """Two different decisions of equal standing for one image; ``kept`` stays."""
@@ -159,31 +192,45 @@ class Catalog:
         return Catalog(None, dict(self.entries))
 
     def get(self, content_hash: str) -> CatalogEntry | None:
-        """The decision for an image, if any."""
+        """The image's first decision (its first language's), if any."""
         return self.entries.get(content_hash)
 
     def decision(self, content_hash: str, language: str | None = None) -> CatalogEntry | None:
         """The decision for an image on a page in ``language``: ``None`` when there is
-        none, or when it is written in another language (the page's own sources answer)."""
-        entry = self.entries.get(content_hash)
-        return entry if entry is not None and entry.speaks(language) else None
+        none in that language (the page's own sources answer)."""
+        return self.entries.get(self._key(content_hash, language) or "")
+
+    def _key(self, content_hash: str, language: str | None) -> str | None:
+        """The key of the entry that answers a page in ``language``, if there is one."""
+        language = _tag(language)
+        first = self.entries.get(content_hash)
+        if first is not None and first.speaks(language):
+            return content_hash
+        if language is not None:
+            key = _in_language(content_hash, language)
+            if key in self.entries:
+                return key
+        return None
 
     def add(
         self, content_hash: str, alt: str, source: str, example: str, lang: str | None = None
     ) -> CatalogEntry:
-        """Record a new, unreviewed decision in ``lang`` (an existing entry is kept and its
-        examples grow, if it is in that language: one alt per image is stored)."""
-        entry = self.entries.get(content_hash)
-        if entry is None:
+        """Record a new, unreviewed decision in ``lang``: the image's first, or one in
+        another language beside it. An entry already in that language is kept, and its
+        examples grow."""
+        lang = _tag(lang)
+        key = self._key(content_hash, lang)
+        if key is None:
+            key = content_hash
+            if content_hash in self.entries:  # written in another language than ``lang``
+                assert lang is not None  # (an entry answers a page without a language)
+                key = _in_language(content_hash, lang)
             entry = CatalogEntry(alt=alt, source=source, examples=(example,), lang=lang or None)
-        elif not entry.speaks(lang):
-            return entry  # another language's alt: not an example of this page
         else:
-            grown = entry.with_examples([example])
-            if grown is entry:
+            entry = self.entries[key].with_examples([example])
+            if entry is self.entries[key]:
                 return entry
-            entry = grown
-        self.entries[content_hash] = entry
+        self.entries[key] = entry
         self.dirty = True
         return entry
 
@@ -224,7 +271,7 @@ class Catalog:
         dropped = sorted(
             k
             for k, entry in self.entries.items()
-            if k not in keep and (include_reviewed or not entry.reviewed)
+            if content_hash_of(k) not in keep and (include_reviewed or not entry.reviewed)
         )
         for key in dropped:
             del self.entries[key]
@@ -286,7 +333,15 @@ class Catalog:
 
 
 def _to_text(entries: dict[str, CatalogEntry]) -> str:
-    data = {key: entries[key].to_json() for key in sorted(entries)}
+    data: dict[str, dict[str, Any]] = {}
+    for key in sorted(entries):  # "<hash>" sorts before its "<hash>@<language>" keys
+        stored = entries[key].to_json()
+        digest = content_hash_of(key)
+        first = data.get(digest)
+        if first is None:  # (an image's first entry, or the others' when it was removed)
+            data[digest] = stored
+        else:
+            first.setdefault(_OTHER_LANGUAGES, []).append(stored)
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
@@ -387,12 +442,15 @@ def _read(path: Path) -> dict[str, CatalogEntry]:
         if not _HASH.match(key):
             raise ConfigError(f"catalog {path}: key {key!r} is not a sha256 hex digest")
         digest = key.lower()
-        entry = _parse_entry(path, digest, value)
+        entry, others = _parse_entry(path, digest, value)
         if digest in entries:
             raise ConfigError(
                 _duplicate(path, digest, (spelled[digest], key), entries[digest], entry)
             )
         entries[digest], spelled[digest] = entry, key
+        for other in others:
+            assert other.lang is not None  # (required there)
+            entries[_in_language(digest, other.lang)] = other
     return entries
 
 
@@ -423,8 +481,37 @@ def _show(value: object) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _parse_entry(path: Path, key: str, value: object) -> CatalogEntry:
+def _parse_entry(path: Path, key: str, value: object) -> tuple[CatalogEntry, list[CatalogEntry]]:
+    """An image's entry, and its entries in other languages (``other_languages``)."""
     where = f"catalog {path}: entry {key[:12]}…"
+    fields = _fields(where, value, (*_FIELDS, _OTHER_LANGUAGES))
+    entry = _entry(where, fields)
+    listed = fields.get(_OTHER_LANGUAGES, [])
+    if not isinstance(listed, list) or isinstance(listed, _Pairs):
+        raise ConfigError(
+            f"{where}: {_OTHER_LANGUAGES!r} must be a list of entries, not {_show(listed)}"
+        )
+    if listed and entry.lang is None:
+        raise ConfigError(
+            f"{where}: it has {_OTHER_LANGUAGES!r} but no 'lang' of its own (without one"
+            " it answers pages in every language): say which language its alt is in"
+        )
+    others, seen = [], {_primary(entry.lang)} if entry.lang else set()
+    for item in listed:
+        inner = f"{where} in {_OTHER_LANGUAGES!r}"
+        other = _entry(inner, _fields(inner, item, _FIELDS))
+        if other.lang is None:
+            raise ConfigError(f"{inner}: each entry needs its 'lang' (for example \"de\")")
+        if _primary(other.lang) in seen:
+            raise ConfigError(
+                f"{where}: two alts in the language {_primary(other.lang)!r}; keep one"
+            )
+        seen.add(_primary(other.lang))
+        others.append(other)
+    return entry, others
+
+
+def _fields(where: str, value: object, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, _Pairs):
         raise ConfigError(f"{where} must be an object with an 'alt', not {_show(value)}")
     fields: dict[str, Any] = {}
@@ -432,12 +519,16 @@ def _parse_entry(path: Path, key: str, value: object) -> CatalogEntry:
         if name in fields:
             raise ConfigError(f"{where}: field {name!r} appears twice; keep one")
         fields[name] = item
-    unknown = sorted(set(fields) - set(_FIELDS))
+    unknown = sorted(set(fields) - set(allowed))
     if unknown:
         raise ConfigError(
             f"{where}: unknown field(s) {', '.join(map(repr, unknown))};"
-            f" allowed: {', '.join(_FIELDS)}"
+            f" allowed: {', '.join(allowed)}"
         )
+    return fields
+
+
+def _entry(where: str, fields: dict[str, Any]) -> CatalogEntry:
     if "alt" not in fields:
         raise ConfigError(f"{where}: 'alt' is missing (\"\" marks a decorative image)")
     alt, source = fields["alt"], fields.get("source", "human")
