@@ -238,3 +238,8 @@ def test_tokenizer_agrees_with_html5lib(page: str) -> None:
     tree = html5lib.parse(page, namespaceHTMLElements=False)  # xml.etree: any attribute name
     expected = [dict(el.attrib) for el in tree.iter() if el.tag == "img"]
     assert [attrs for _, attrs in _tokens(page)] == expected
+
+
+def test_a_nul_in_an_attribute_reads_as_the_replacement_character_as_in_browsers() -> None:
+    # Found by the html5lib property test: the tokenizer turns U+0000 into U+FFFD.
+    assert parse_attrs(' src="a\x00b" d\x00ta=1') == {"src": "a\ufffdb", "d\ufffdta": "1"}

@@ -125,6 +125,8 @@ class StartTag(NamedTuple):
 
 def parse_attrs(text: str) -> dict[str, str]:
     """Parse the attribute part of a start tag into a dict (first occurrence wins)."""
+    if "\x00" in text:  # the tokenizer reads U+0000 in names and values as U+FFFD
+        text = text.replace("\x00", "\ufffd")
     attrs: dict[str, str] = {}
     # findall (tuples) rather than finditer (match objects): this runs for every image.
     for raw_name, double, single, bare in _ATTR_PARSE.findall(text):
