@@ -594,3 +594,8 @@ def test_prune_and_merge_treat_each_language_of_an_image_as_an_entry(tmp_path: P
     )
     assert list(on_disk(ours)) == [used]
     assert [o["lang"] for o in on_disk(ours)[used]["other_languages"]] == ["de", "fr"]
+    shown = cli("catalog", "show", str(ours), "--unreviewed").stdout.splitlines()
+    assert [line.split("  ")[0] for line in shown if line.startswith(used[:12])] == [
+        f"{used[:12]} (en)",
+        f"{used[:12]} (de)",
+    ]  # the reviewed French one is not listed

@@ -132,7 +132,7 @@ def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
       alttext catalog show alttext.json --unreviewed
     """
     from alttext.report.text import printable
-    from alttext.store.catalog import Catalog, key_label
+    from alttext.store.catalog import Catalog, content_hash_of
 
     with library_errors():
         store = Catalog.load(catalog_file)
@@ -143,7 +143,8 @@ def catalog_show(catalog_file: Path, unreviewed: bool) -> None:
         shown += 1
         mark = "reviewed" if entry.reviewed else "draft   "
         alt = printable(entry.alt, 1000) if entry.alt else '"" (decorative)'
-        click.echo(f"{key_label(digest)}  {mark}  {alt}")
+        label = content_hash_of(digest)[:12] + (f" ({printable(entry.lang)})" if entry.lang else "")
+        click.echo(f"{label}  {mark}  {alt}")
         if entry.examples:
             seen = printable(", ".join(entry.examples), 1000)
             click.echo(f"{'':12}  {'':8}  seen: {seen}  [{printable(entry.source)}]")
