@@ -42,33 +42,68 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+#: The one place an exception from a signal handler breaks a lock: ``Condition.__enter__``
+#: has taken its lock but not yet returned, so the caller's ``with`` never releases it. A
+#: Future's condition left held that way hangs every thread that touches the Future, and
+#: the run's cleanup with them (CPython: "with" does not guard its ``__enter__``).
+_UNGUARDED = (threading.Condition.__enter__.__code__,)
+#: Seconds before a signal that arrived in such a place is raised (the caller is then well
+#: inside its ``with``).
+_DEFER = 0.002
+
+
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While a command runs, SIGTERM raises :class:`Terminated` in the main thread.
+def _signals_raise() -> Iterator[None]:
+    """While a command runs, SIGINT raises KeyboardInterrupt and SIGTERM raises
+    :class:`Terminated` in the main thread, never just after a lock was taken.
 
     Only here, when the CLI runs: a library user's process keeps its own handling. A
     second SIGTERM during the cleanup ends the process at once, as SIGTERM does by
-    default (a page is whole at every instant; the next run sweeps what is left).
+    default (a page is whole at every instant; the next run sweeps what is left). A
+    signal that arrives where its exception would leave a lock held is raised a moment
+    later instead (a SIGALRM timer, which nothing else in the CLI uses).
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers (the CLI called from a thread)
         return
     owner = os.getpid()
+    deferred: list[int] = []
+
+    def raise_for(signum: int, frame: FrameType | None) -> None:
+        if frame is not None and frame.f_code in _UNGUARDED and hasattr(signal, "setitimer"):
+            deferred.append(signum)
+            signal.setitimer(signal.ITIMER_REAL, _DEFER)
+            return
+        if signum == signal.SIGTERM:
+            signal.signal(signum, signal.SIG_DFL)
+            raise Terminated(signum)
+        raise KeyboardInterrupt
 
     def terminate(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signum, signal.SIG_DFL)
         if os.getpid() != owner:
             # A forked worker inherited this handler: it dies as it would have.
+            signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        raise Terminated(signum)
+        raise_for(signum, frame)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    def later(_: int, frame: FrameType | None) -> None:
+        if deferred:
+            raise_for(deferred.pop(), frame)
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, terminate)}
+    if hasattr(signal, "setitimer"):  # POSIX
+        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, later)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # (not when ignored)
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, raise_for)
     try:
         yield
     finally:
-        # ``None``: a handler not set from Python, which cannot be put back.
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        if hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in previous.items():
+            # ``None``: a handler not set from Python, which cannot be put back.
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 class _Group(click.Group):
@@ -79,7 +114,7 @@ class _Group(click.Group):
     """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        with _sigterm_raises():
+        with _signals_raise():
             return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
