@@ -531,3 +531,48 @@ def test_an_interrupt_starts_none_of_the_tasks_still_waiting_for_a_slot(
             proc.communicate()
     assert proc.returncode == 130, err.decode()
     assert len(server.requests("submit")) == 2  # the waiting four never started
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="signals")
+def test_a_cold_run_writes_each_page_as_soon_as_its_captions_are_in(
+    tmp_path: Path, server: WaveSpeedServer
+) -> None:
+    """A long cold run (a slow or rate-limited backend) replaces the pages whose captions
+    arrived while it waits for the others: a stop then keeps them."""
+    site = tmp_path / "site"
+    (site / "img").mkdir(parents=True)
+    for colour in ("red", "green"):
+        Image.new("RGB", (40, 30), colour).save(site / "img" / f"{colour}.png")
+    pages = {}
+    for name, colour in (("a", "red"), ("b", "green")):
+        page = site / f"{name}.html"
+        page.write_text(
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8" /></head><body>'
+            f'<p><img src="img/{colour}.png" /></p></body></html>\n',
+            encoding="utf-8",
+        )
+        pages[name] = page.read_bytes()
+    # One caption at a time: red's task finishes at its first poll, green's never does.
+    server.plans.extend([Plan(polls_to_finish=1), Plan(outcome="never")])
+    command = [*fix_command(site, server, tmp_path / "cache"), "--jobs", "1"]
+    proc = subprocess.Popen(
+        command, env=fix_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
+    )
+    try:
+        wait_for(lambda: (site / "a.html").read_bytes() != pages["a"], proc, "a.html replaced")
+        assert proc.poll() is None  # still waiting for green's caption
+        wait_for(
+            lambda: any(task.polls > 1 for task in list(server.tasks.values())[1:]),
+            proc,
+            "green's task polled",
+        )
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143
+    assert b'alt="A red square on a white background"' in (site / "a.html").read_bytes()
+    assert (site / "b.html").read_bytes() == pages["b"]
+    assert temp_files(site) == []

@@ -213,8 +213,9 @@ def _run(
     futures: dict[Key, Future[Described]] = {}
     results: dict[Key, Described] = {}
     # Pages whose images are all decided are rewritten at once; the others wait here, as
-    # light records, for their captions.
-    waiting: list[_PageWork] = []
+    # light records, for their captions, and are rewritten and committed in page order as
+    # those arrive (an interrupted cold run keeps every page whose captions came in).
+    waiting: deque[_PageWork] = deque()
     # Every page with images to fill, in scan order, until its rewrite is collected into
     # the report: pages leave in order, so the report keeps page order in flat memory.
     in_order: deque[_PageWork] = deque()
@@ -255,6 +256,15 @@ def _run(
             else:
                 outcome.action, outcome.error = "failed", described.error or "no caption"
         work.rewrite = writer.submit(rewrite_page, work.path, work.entries, mode, root)
+
+    def decided(work: _PageWork) -> bool:
+        return all(key is None or key in results or futures[key].done() for _, key in work.entries)
+
+    def finish_decided() -> None:
+        # The first waiting page only: pages land in page order, so a later one finished
+        # early would wait behind it anyway.
+        while waiting and decided(waiting[0]):
+            finish(waiting.popleft())
 
     def collect(*, block: bool) -> None:
         # A page waiting for captions holds the ones after it (a cold run); on a warm run
@@ -430,10 +440,14 @@ def _run(
                     finish(work)
                 else:
                     waiting.append(work)
+                finish_decided()
                 collect(block=False)
             if on_total is not None:
                 on_total(len(futures) + len(results))
-            for work in waiting:
+            while waiting:  # each page as soon as its captions are in
+                work = waiting.popleft()
+                if not decided(work):
+                    collect(block=True)  # land the pages before it while its captions come
                 finish(work)
             collect(block=True)
             if memo is not None:
