@@ -400,11 +400,10 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """Shut ``pool`` down without waiting on it, then end each worker, within a bound.
 
     A scan abandoned early (an interrupt, an error, a consumer that stops) has nothing
-    left to ask of its workers. A waiting shutdown there joins the executor's manager
-    thread, which can block on its wake-up pipe when workers die under it (CPython
-    gh-105829), and the run would hang instead of exiting. The workers are ended
-    before this returns, so whatever they wrote is named by processes that have ended,
-    which the caller's sweep then removes.
+    left to ask of its workers. A waiting shutdown there would wait for the chunks in
+    progress: a worker stuck in a page (a remote image at its deadline) would hold an
+    interrupted run. The workers are ended before this returns, so whatever they wrote
+    is named by processes that have ended, which the caller's sweep then removes.
     """
     # The executor's own thread reaps the workers it sees end: waiting for them here too
     # would race it for each exit status (the loser sees a live process that is gone, and
