@@ -343,23 +343,23 @@ def _die_with_parent() -> None:
     except (OSError, AttributeError):
         return
     pr_set_pdeathsig = 1
-    prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)  # (workers ignore SIGTERM)
     if _PARENT and os.getppid() != _PARENT:  # it died before the request took effect
         os._exit(1)
 
 
 def _leave_interrupts_to_the_parent() -> None:
-    """Ignore SIGINT in a worker, and let SIGTERM end it: the parent stops the scan.
+    """Ignore SIGINT and SIGTERM in a worker: the parent stops the scan.
 
-    Ctrl-C sends SIGINT to the whole foreground process group. A worker that took it
-    would print its own traceback, and die or send the interrupt back as its chunk's
-    result; the parent, which got it too, already unwinds the run and shuts the workers
-    down. SIGTERM (a CI runner stopping the group, the parent ending its workers, or the
-    parent's death) ends a worker at once, in the kernel: a handler the CLI installed,
-    inherited by a forked worker, would run only when the worker next runs Python code.
+    Ctrl-C and a CI runner's stop signal the whole process group. A worker that took
+    the signal would print its own traceback, or die, possibly half-way through sending
+    a result: the executor's thread in the parent then waits for the rest of it for
+    ever, and the parent never exits. The parent, which got the signal too, already
+    unwinds the run and shuts the workers down (:func:`_stop_workers`); it dies with a
+    SIGKILL to them (:func:`_die_with_parent`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):  # held while the parent started this worker
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
 
@@ -400,10 +400,12 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """Shut ``pool`` down without waiting on it, then end each worker, within a bound.
 
     A scan abandoned early (an interrupt, an error, a consumer that stops) has nothing
-    left to ask of its workers. A waiting shutdown there would wait for the chunks in
-    progress: a worker stuck in a page (a remote image at its deadline) would hold an
-    interrupted run. The workers are ended before this returns, so whatever they wrote
-    is named by processes that have ended, which the caller's sweep then removes.
+    left to ask of its workers. Chunks not started are cancelled; a worker finishes the
+    chunk it is in (ending it there could cut a result in half, which hangs the
+    executor's thread), unless that takes more than the grace: a worker stuck in a page
+    (a remote image at its deadline) is killed then. The workers have ended when this
+    returns, so whatever they wrote is named by processes that have ended, which the
+    caller's sweep then removes.
     """
     # The executor's own thread reaps the workers it sees end: waiting for them here too
     # would race it for each exit status (the loser sees a live process that is gone, and
@@ -411,15 +413,14 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     manager = getattr(pool, "_executor_manager_thread", None)
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    if manager is not None:
-        manager.join(_STOP_GRACE)
-        if not manager.is_alive():
-            return
+    if manager is None:
+        return
+    manager.join(_STOP_GRACE)
+    if not manager.is_alive():
+        return
     for process in processes:  # not reaped: alive or a zombie, so the pid is still its own
         process.kill()
-        process.join(1.0)
+    manager.join(_STOP_GRACE)
 
 
 def _audit_chunk(paths: list[Path]) -> list[PageAudit]:
