@@ -42,7 +42,7 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-#: The one place an exception from a signal handler breaks a lock: ``Condition.__enter__``
+#: Where an exception from a signal handler leaves a lock held: ``Condition.__enter__``
 #: has taken its lock but not yet returned, so the caller's ``with`` never releases it. A
 #: Future's condition left held that way hangs every thread that touches the Future, and
 #: the run's cleanup with them (CPython: "with" does not guard its ``__enter__``).
