@@ -9,7 +9,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pytest
@@ -238,17 +238,30 @@ class SlowPages:
         return (page.rel_path,)
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
-def test_workers_leave_a_ctrl_c_to_the_process_that_started_them(tmp_path: Path) -> None:
-    """Ctrl-C signals the whole process group: the workers go on, quietly, and the parent
-    (here: not interrupted) gets every page."""
+def _raises(signum: int, frame: object) -> None:
+    raise RuntimeError("the parent's handler ran in a worker")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("signum", "handler"),
+    [(signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raises)],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_workers_leave_a_signal_to_the_process_that_started_them(
+    tmp_path: Path, signum: int, handler: Callable[[int, object], None]
+) -> None:
+    """Ctrl-C and a CI runner's stop signal the whole process group. A worker that took
+    the signal would print a traceback, or die, possibly half-way through sending a
+    result (the executor's thread would wait for the rest for ever). The workers go on,
+    quietly, and the parent (here: not stopped) gets every page."""
     site = tmp_path / "site"
     for copy in range(40):
         shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
     files = sorted(site.rglob("*.html"))
-    # Forked workers inherit this process's handling unless they set their own; even a
-    # test process started with SIGINT ignored hands them a live handler.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Forked workers inherit this process's handling unless they set their own (even a
+    # test process started with SIGINT ignored hands them a live handler here).
+    previous = signal.signal(signum, handler)
     try:
         pages = audit_pages(files, Config(workers=2), site, pick=SlowPages())
         got = [next(pages)]
@@ -256,12 +269,13 @@ def test_workers_leave_a_ctrl_c_to_the_process_that_started_them(tmp_path: Path)
         assert len(workers) == 2
         for worker in workers:
             assert worker.pid is not None
-            os.kill(worker.pid, signal.SIGINT)
+            os.kill(worker.pid, signum)
         got.extend(pages)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
     assert [page.picked for page in got] == [(page.relative_to(site).as_posix(),) for page in files]
     assert all(page.error is None for page in got)
+    assert all(worker.exitcode == 0 for worker in workers)
 
 
 class InterruptsItsWorkerOnArrival:
@@ -344,35 +358,6 @@ def test_an_early_stop_ends_workers_stuck_in_a_page_without_waiting_for_them(
     assert time.monotonic() - started < 10
     assert first.rel_path == "copy00/about/index.html"
     assert not any(worker.is_alive() for worker in workers)
-
-
-@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_workers_leave_a_sigterm_to_the_process_that_started_them(tmp_path: Path) -> None:
-    """A CI runner's stop signals the whole group: a worker that died of it could cut a
-    result in half (the executor's thread would wait for the rest for ever). The workers
-    go on; the parent (here: not stopped) gets every page."""
-    site = tmp_path / "site"
-    for copy in range(40):
-        shutil.copytree(FIXTURE_SITE, site / f"copy{copy:02d}")
-    files = sorted(site.rglob("*.html"))
-
-    def raises(signum: int, frame: object) -> None:
-        raise RuntimeError("the parent's handler ran in a worker")
-
-    previous = signal.signal(signal.SIGTERM, raises)  # what forked workers inherit
-    try:
-        pages = audit_pages(files, Config(workers=2), site, pick=SlowPages())
-        got = [next(pages)]
-        workers = multiprocessing.active_children()
-        assert len(workers) == 2
-        for worker in workers:
-            assert worker.pid is not None
-            os.kill(worker.pid, signal.SIGTERM)
-        got.extend(pages)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert [page.picked for page in got] == [(page.relative_to(site).as_posix(),) for page in files]
-    assert all(worker.exitcode == 0 for worker in workers)
 
 
 def test_a_slow_consumer_holds_a_window_of_chunks_not_the_whole_site(tmp_path: Path) -> None:
