@@ -551,6 +551,42 @@ def test_an_image_keeps_an_alt_for_each_language_and_answers_each_from_the_file(
     assert Catalog.load(catalog).to_text() == catalog.read_text(encoding="utf-8")
 
 
+def test_traditional_and_simplified_chinese_pages_each_get_their_own_alt(tmp_path: Path) -> None:
+    # zh-TW and zh-HK are written in Traditional characters, zh-CN in Simplified: the
+    # same primary subtag, but not text the other's readers were given.
+    from servers.openai import Answer, OpenAIServer
+
+    site, catalog = tmp_path / "site", tmp_path / "alttext.json"
+    digest = image(site / "x.png", "teal")
+    pages = {"a-cn": "zh-CN", "b-tw": "zh-TW"}
+
+    def build() -> None:
+        for name, lang in pages.items():
+            page = f'<html lang="{lang}"><meta charset="utf-8"><img src="x.png">\n'
+            write(site / f"{name}.html", page)
+
+    build()
+    with OpenAIServer(api_key=None) as server:
+        server.answers += [Answer(content="蓝绿色方块。"), Answer(content="藍綠色方塊。")]
+        args = ["fix", str(site), "--backend", "openai", "--model", "m", "--api-base"]
+        args += [server.url, "--catalog", str(catalog), "--no-cache", "-q"]
+        assert cli(*args, "--workers", "1", "--jobs", "1").exit_code == 0
+        assert len(server.requests("chat")) == 2
+        pages["c-hk"] = "zh-HK"  # Hong Kong reads Traditional: answered by zh-TW's alt
+        build()
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert len(server.requests("chat")) == 2
+    alts = {name: (site / f"{name}.html").read_text(encoding="utf-8") for name in pages}
+    assert 'alt="蓝绿色方块。"' in alts["a-cn"]
+    assert 'alt="藍綠色方塊。"' in alts["b-tw"] and 'alt="藍綠色方塊。"' in alts["c-hk"]
+    stored = on_disk(catalog)[digest]
+    assert stored["lang"] == "zh-CN"
+    assert [(o["lang"], o["alt"]) for o in stored["other_languages"]] == [("zh-TW", "藍綠色方塊。")]
+    # A person may write the file that way too: two Chinese alts are not "two in zh".
+    assert Catalog.load(catalog).decision(digest, "zh-Hant").alt == "藍綠色方塊。"
+
+
 def test_require_reviewed_looks_at_the_alt_in_the_pages_language(tmp_path: Path) -> None:
     site, catalog = tmp_path / "site", tmp_path / "alttext.json"
     digest = image(site / "x.png", "teal")

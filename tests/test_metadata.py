@@ -167,6 +167,31 @@ def test_pick_language_prefers_bare_primary_tag() -> None:
         pick_language([], "en")
 
 
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("zh-HK", "zh-TW"),  # Traditional, like zh-TW: not the first zh alternative
+        ("zh-Hant", "zh-TW"),
+        ("zh-SG", "zh-CN"),  # Simplified
+        ("zh", "zh-CN"),
+        ("sr-ME", "sr-Latn"),  # Montenegro writes Serbian in Latin script
+        ("sr-RS", "sr"),
+        ("sr-Latn-RS", "sr-Latn"),
+        ("pa-PK", "pa"),  # no Shahmukhi alternative: the language in another script
+    ],
+)
+def test_pick_language_keeps_to_the_script_a_reader_reads(language: str, expected: str) -> None:
+    alternatives = [
+        ("zh-CN", "简体"),
+        ("zh-TW", "繁體"),
+        ("sr", "Ћирилица"),
+        ("sr-Latn", "Latinica"),
+        ("pa", "ਗੁਰਮੁਖੀ"),
+        ("x-default", "Default"),
+    ]
+    assert pick_language(alternatives, language)[0] == expected
+
+
 def test_jpeg_xmp_description_then_title(tmp_path: Path) -> None:
     both = save(
         tmp_path,

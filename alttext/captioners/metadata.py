@@ -26,6 +26,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from alttext.languages import written_language
 from alttext.records import compact_pickle
 
 __all__ = ["SOURCES", "EmbeddedAlt", "is_junk", "pick_language", "read_embedded_alt"]
@@ -115,18 +116,23 @@ def read_embedded_alt(data: bytes, mime: str, language: str | None) -> EmbeddedA
 def pick_language(alternatives: Sequence[Alternative], language: str | None) -> Alternative:
     """Choose the alternative for ``language``.
 
-    Exact tag first (case-insensitive), then the same primary subtag (``de-CH`` takes
-    ``de`` or ``de-DE``, preferring the bare ``de``), then ``x-default``, then the first.
+    Exact tag first (case-insensitive), then the same written language (``de-CH`` takes
+    ``de`` or ``de-DE``, preferring the bare ``de``; ``zh-HK`` takes ``zh-TW`` before
+    ``zh-CN``: see :func:`~alttext.languages.written_language`), then the same primary
+    subtag (another script of the language), then ``x-default``, then the first.
     """
     if not alternatives:
         raise ValueError("no alternatives to choose from")
     tags = [(lang or "").lower() for lang, _ in alternatives]
     if language:
         wanted = language.lower()
-        primary = wanted.split("-", 1)[0]
-        for preferred in (wanted, primary):
-            if preferred in tags:
-                return alternatives[tags.index(preferred)]
+        written = written_language(wanted)
+        if wanted in tags:
+            return alternatives[tags.index(wanted)]
+        same = [index for index, tag in enumerate(tags) if written_language(tag) == written]
+        if same:  # the bare tag (``de``, ``zh-Hant``) before a regional one
+            return alternatives[next((i for i in same if tags[i] == written.lower()), same[0])]
+        primary = written.split("-", 1)[0]
         for index, tag in enumerate(tags):
             if tag.split("-", 1)[0] == primary:
                 return alternatives[index]

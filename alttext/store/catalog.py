@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from alttext.errors import ConfigError, RewriteError
+from alttext.languages import written_language
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 _FIELDS = ("alt", "source", "reviewed", "examples", "lang")
@@ -91,11 +92,12 @@ class CatalogEntry:
 
     def speaks(self, language: str | None) -> bool:
         """Whether this alt is in ``language`` (a page's ``lang``), as far as is known:
-        an entry without a language, or a page without one, matches any (``de-AT`` and
-        ``de`` match: the primary language is what a reader needs)."""
+        an entry without a language, or a page without one, matches any. ``de-AT`` and
+        ``de`` match, ``zh-TW`` and ``zh-CN`` do not: what a reader needs is the written
+        language (:func:`~alttext.languages.written_language`)."""
         if self.lang is None or not language:
             return True
-        return _primary(self.lang) == _primary(language)
+        return written_language(self.lang) == written_language(language)
 
     def with_examples(self, more: Iterable[str]) -> CatalogEntry:
         """This entry with the examples from ``more`` it lacks, up to :data:`MAX_EXAMPLES`."""
@@ -108,10 +110,6 @@ class CatalogEntry:
         return (
             self if len(examples) == len(self.examples) else replace(self, examples=tuple(examples))
         )
-
-
-def _primary(language: str) -> str:
-    return language.strip().lower().replace("_", "-").split("-", 1)[0]
 
 
 def content_hash_of(key: str) -> str:
@@ -132,7 +130,7 @@ def _tag(language: str | None) -> str | None:
 
 
 def _in_language(content_hash: str, language: str) -> str:
-    return f"{content_hash}{_IN}{_primary(language)}"
+    return f"{content_hash}{_IN}{written_language(language)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,17 +494,17 @@ def _parse_entry(path: Path, key: str, value: object) -> tuple[CatalogEntry, lis
             f"{where}: it has {_OTHER_LANGUAGES!r} but no 'lang' of its own (without one"
             " it answers pages in every language): say which language its alt is in"
         )
-    others, seen = [], {_primary(entry.lang)} if entry.lang else set()
+    others, seen = [], {written_language(entry.lang)} if entry.lang else set()
     for item in listed:
         inner = f"{where} in {_OTHER_LANGUAGES!r}"
         other = _entry(inner, _fields(inner, item, _FIELDS))
         if other.lang is None:
             raise ConfigError(f"{inner}: each entry needs its 'lang' (for example \"de\")")
-        if _primary(other.lang) in seen:
+        if written_language(other.lang) in seen:
             raise ConfigError(
-                f"{where}: two alts in the language {_primary(other.lang)!r}; keep one"
+                f"{where}: two alts in the language {written_language(other.lang)!r}; keep one"
             )
-        seen.add(_primary(other.lang))
+        seen.add(written_language(other.lang))
         others.append(other)
     return entry, others
 
