@@ -20,10 +20,11 @@ A replacement keeps what the page was besides its bytes: its permission bits, an
 owner and group where the platform lets us (see :func:`_keep_owner`).
 
 A page changed by someone else between the read and the rename (an editor, a build
-still writing) is not overwritten: :func:`stage` records the page's identity and
-:func:`commit` compares it again just before the rename, and refuses the page if it
-differs. That narrows the window to the microseconds between that ``stat`` and the
-rename; it is not a lock (no portable one exists that other writers would honour).
+still writing) is not overwritten: :func:`stage` records the identity of the version
+the new content was worked out from (its caller's ``fstat`` when it read the page), and
+:func:`commit` compares the page with it again just before the rename, and refuses the
+page if it differs. That narrows the window to the microseconds between that ``stat``
+and the rename; it is not a lock (no portable one exists that other writers would honour).
 
 Where a filesystem frees a file's blocks dearly (ext4 without a journal, mounted
 ``discard``, trims each freed block at once), the rename over a page pays for freeing
@@ -51,12 +52,14 @@ from pathlib import Path
 from alttext.errors import RewriteError
 
 __all__ = [
+    "Identity",
     "Retired",
     "Staged",
     "Swept",
     "atomic_write",
     "commit",
     "discard",
+    "identity",
     "stage",
     "sweep_directory",
     "sweep_leftovers",
@@ -320,13 +323,13 @@ def atomic_write(path: Path, data: bytes, *, dirs_to_sync: set[Path] | None = No
                 os.unlink(tmp_name)
 
 
-def stage(path: Path, data: bytes, *, read: os.stat_result | None = None) -> Staged:
+def stage(path: Path, data: bytes, *, read: Identity | None = None) -> Staged:
     """Write ``data`` beside ``path`` for a later :func:`commit`; ``path`` is untouched.
 
     The commit replaces ``path`` only if it is still the version ``data`` was worked out
-    from: by default the one found now, or ``read``, the ``stat`` of the file whose bytes
-    were read (an ``os.fstat`` of the file read, or an ``os.stat`` just before reading:
-    it then also covers a change between that read and this call).
+    from: ``read``, the :func:`identity` of the file whose bytes were read (from an
+    ``os.fstat`` of it taken before reading), which also covers a change between that
+    read and this call; without it, the version found now.
 
     Raises:
         RewriteError: the temporary file could not be written.
@@ -336,8 +339,9 @@ def stage(path: Path, data: bytes, *, read: os.stat_result | None = None) -> Sta
         tmp = _write_tmp(target, info, data, durable=False)
     except OSError as exc:
         raise RewriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    was = read if read is not None else info
-    return Staged(target, tmp, identity(was) if was is not None else None)
+    if read is not None:
+        return Staged(target, tmp, read)
+    return Staged(target, tmp, identity(info) if info is not None else None)
 
 
 class Retired:

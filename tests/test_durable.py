@@ -24,6 +24,7 @@ from alttext.durable import (
     Retired,
     atomic_write,
     commit,
+    identity,
     stage,
     sweep_directory,
     sweep_leftovers,
@@ -259,7 +260,7 @@ def test_the_stat_of_what_was_read_covers_a_change_before_staging(
 ) -> None:
     page = tmp_path / "page.html"
     page.write_bytes(b"old")
-    read = os.stat(page)
+    read = identity(os.stat(page))
     _bigger(page)  # after the read, before the stage
     staged = stage(page, b"new", read=read)
     assert commit([staged], set(), retired) == [
@@ -267,7 +268,7 @@ def test_the_stat_of_what_was_read_covers_a_change_before_staging(
     ]
     assert page.read_bytes() == b"old <!-- theirs -->"
     # Unchanged since it was read: replaced.
-    again = stage(page, b"new", read=os.stat(page))
+    again = stage(page, b"new", read=identity(os.stat(page)))
     assert commit([again], set(), retired) == []
     assert page.read_bytes() == b"new"
 

@@ -27,7 +27,7 @@ from alttext.scan.scanner import (
     TagFilter,
     iter_html_files,
     page_rel_path,
-    read_page,
+    read_page_version,
     scan_file,
 )
 from alttext.spool import Spool
@@ -203,7 +203,9 @@ class RecallingPick(Protocol):
 
     def __call__(self, page: PageScan) -> tuple[object, ...]: ...
 
-    def recall(self, path: Path, rel_path: str, data: bytes) -> Recalled | None: ...
+    def recall(
+        self, path: Path, rel_path: str, data: bytes, version: os.stat_result | None = None
+    ) -> Recalled | None: ...
 
 
 class AuditReads:
@@ -269,21 +271,27 @@ class PageAuditor:
 
     def __call__(self, path: Path) -> PageAudit:
         """Audit the page at ``path``."""
-        data, rel_path = None, None
+        data, rel_path, version = None, None, None
         if self.recall is not None:
             rel_path = page_rel_path(path, self.root)
             try:
-                data = read_page(path)
+                data, version = read_page_version(path)
             except OSError:
                 data = None  # the scan reads it again, and reports why it cannot
-            recalled = self.recall(path, rel_path, data) if data is not None else None
+            recalled = self.recall(path, rel_path, data, version) if data is not None else None
             if recalled is not None:
                 found, picked, remembered = recalled
                 kept = remembered if self.audit else ()
                 return PageAudit(path, rel_path, found, kept, None, picked, recalled=True)
         # Without the audit, the facts only its rules read are not worked out either.
         page = scan_file(
-            path, self.root, names=self.audit, keep=self.keep, data=data, rel_path=rel_path
+            path,
+            self.root,
+            names=self.audit,
+            keep=self.keep,
+            data=data,
+            rel_path=rel_path,
+            version=version,
         )
         if page.error is not None:
             return PageAudit(path, page.rel_path, 0, (), page.error)

@@ -18,14 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from alttext.durable import Retired, Staged, commit, discard, stage, sweep_directory
+from alttext.durable import (
+    Identity,
+    Retired,
+    Staged,
+    commit,
+    discard,
+    identity,
+    stage,
+    sweep_directory,
+)
 from alttext.errors import AltTextError
 from alttext.pipeline.check import resolved
 from alttext.pipeline.outcomes import ImageOutcome, Key
 from alttext.rewrite import Edit, Splice, apply_splices, plan_splices, unified_diff_bytes
 from alttext.rules.model import FileError
 from alttext.scan.encoding import DecodedHTML, decode_html
-from alttext.scan.scanner import read_page
+from alttext.scan.scanner import read_page_version
 
 #: ``write`` replaces pages atomically; ``dry-run`` and ``patch`` only make a diff;
 #: ``estimate`` only says which pages would change (and asks no backend).
@@ -97,7 +106,7 @@ def commit_batch(
         for index, (path, done) in enumerate(batch):
             if done.staged is None and done.content is not None:
                 try:
-                    staged[index] = stage(path, done.content)
+                    staged[index] = stage(path, done.content, read=done.read)
                 except AltTextError as exc:
                     refused[index] = str(exc)
         by_tmp = {item.tmp: index for index, item in staged.items()}
@@ -121,6 +130,9 @@ class Rewritten:
     splices: tuple[Splice, ...] = ()
     #: The new content already written beside the page (by a scan worker), to commit.
     staged: Staged | None = None
+    #: The version of the page ``content`` was worked out from (see
+    #: :func:`~alttext.durable.stage`): a page changed since it was read is not replaced.
+    read: Identity | None = None
 
     def staged_now(self, path: Path) -> Rewritten:
         """This rewrite with its new content written beside ``path`` (not in place yet).
@@ -132,7 +144,7 @@ class Rewritten:
         if self.content is None:
             return self
         try:
-            staged = stage(path, self.content)
+            staged = stage(path, self.content, read=self.read)
         except AltTextError:
             return self
         return Rewritten(self.changed, self.patch, self.error, None, self.splices, staged)
@@ -165,14 +177,14 @@ def rewrite_page(path: Path, entries: list[Entry], mode: Mode, root: Path) -> Re
     if not _edits(entries):
         return Rewritten()
     try:
-        before = read_page(path)
+        before, version = read_page_version(path)
     except OSError as exc:
         return Rewritten(error=not_rewritten(entries, f"cannot read {path}: {exc.strerror or exc}"))
     try:
         decoded = decode_html(before)
     except AltTextError as exc:
         return Rewritten(error=not_rewritten(entries, f"{path}: {exc}"))
-    return page_rewrite(path, before, decoded, entries, mode, root)
+    return page_rewrite(path, before, decoded, entries, mode, root, version)
 
 
 def _edits(entries: Iterable[Entry]) -> list[Edit]:
@@ -184,9 +196,16 @@ def _edits(entries: Iterable[Entry]) -> list[Edit]:
 
 
 def page_rewrite(
-    path: Path, before: bytes, decoded: DecodedHTML, entries: list[Entry], mode: Mode, root: Path
+    path: Path,
+    before: bytes,
+    decoded: DecodedHTML,
+    entries: list[Entry],
+    mode: Mode,
+    root: Path,
+    version: os.stat_result | None,
 ) -> Rewritten:
-    """One page's new content (written later, by a commit), or its patch.
+    """One page's new content (written later, by a commit), or its patch. ``version`` is
+    the ``fstat`` of the file ``before`` was read from (``None``: the file as it is then).
 
     On failure the page's outcomes become failures: they touch only this page's entries.
     """
@@ -196,20 +215,28 @@ def page_rewrite(
     try:
         splices = plan_splices(before, decoded, edits)
         # A page a patch cannot hold (UTF-16) fails alone: the other pages' diffs stand.
-        return spliced(path, before, tuple(splices), decoded.encoding, mode, root)
+        return spliced(path, before, tuple(splices), decoded.encoding, mode, root, version)
     except AltTextError as exc:
         return Rewritten(error=not_rewritten(entries, str(exc)))
 
 
 def spliced(
-    path: Path, before: bytes, splices: tuple[Splice, ...], encoding: str, mode: Mode, root: Path
+    path: Path,
+    before: bytes,
+    splices: tuple[Splice, ...],
+    encoding: str,
+    mode: Mode,
+    root: Path,
+    version: os.stat_result | None,
 ) -> Rewritten:
-    """The page's new content (or patch) from its byte changes."""
+    """The page's new content (or patch) from its byte changes (``version``: as for
+    :func:`page_rewrite`)."""
     after = apply_splices(before, splices)
     if after == before:
         return Rewritten(splices=splices)
     if mode == "write":
-        return Rewritten(changed=True, content=after, splices=splices)
+        read = identity(version) if version is not None else None
+        return Rewritten(changed=True, content=after, splices=splices, read=read)
     if mode == "estimate":
         return Rewritten(changed=True, splices=splices)
     patch = unified_diff_bytes(patch_path(path, root), before, after, encoding)

@@ -9,6 +9,7 @@ and rewrites the rest (:mod:`alttext.pipeline.fix`).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,8 +189,11 @@ class Preparer:
         self._last_key = (path, data, key)
         return key
 
-    def recall(self, path: Path, rel_path: str, data: bytes) -> Recalled | None:
-        """The page settled as a run remembered it, if every file it read is unchanged."""
+    def recall(
+        self, path: Path, rel_path: str, data: bytes, version: os.stat_result | None = None
+    ) -> Recalled | None:
+        """The page settled as a run remembered it, if every file it read is unchanged
+        (``data`` read from the file ``version`` describes, if given)."""
         self._last_key = None
         if self.memo is None or not self.memo.recalls:
             return None
@@ -212,7 +216,7 @@ class Preparer:
             diff = self.mode in ("dry-run", "patch")
             encoding = decode_html(data).encoding if diff else ""
             splices = remembered.splices
-            rewritten = spliced(path, data, splices, encoding, self.mode, self.roots[0])
+            rewritten = spliced(path, data, splices, encoding, self.mode, self.roots[0], version)
         except (AltTextError, KeyError, TypeError, ValueError, UnicodeError):
             return None  # not what a run stored (another version?): the full way
         settled = Settled(remembered.entries, rewritten.staged_now(path))
@@ -276,7 +280,9 @@ class Preparer:
             entries.append((outcome, key, example))
         pairs: list[Entry] = [(outcome, key) for outcome, key, _ in entries]
         root = self.roots[0]
-        rewritten = page_rewrite(page.path, page.data, page.decoded, pairs, self.mode, root)
+        rewritten = page_rewrite(
+            page.path, page.data, page.decoded, pairs, self.mode, root, page.version
+        )
         return Settled(tuple(entries), rewritten.staged_now(page.path))
 
 

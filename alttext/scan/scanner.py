@@ -108,6 +108,8 @@ class PageScan:
     error: str | None = None
     data: bytes = field(default=b"", repr=False)
     found: int = 0
+    #: The file's ``fstat`` when ``data`` was read (``None``: bytes the caller gave).
+    version: os.stat_result | None = field(default=None, repr=False, compare=False)
 
 
 def iter_html_files(
@@ -650,6 +652,17 @@ def read_page(path: Path, max_bytes: int = MAX_PAGE_BYTES) -> bytes:
         OSError: the file cannot be opened or read, is not a regular file (a FIFO, a
             device, a directory), or is over the limit; ``strerror`` says which.
     """
+    return read_page_version(path, max_bytes)[0]
+
+
+def read_page_version(path: Path, max_bytes: int = MAX_PAGE_BYTES) -> tuple[bytes, os.stat_result]:
+    """The bytes of the page at ``path``, as :func:`read_page` reads them, and the
+    ``fstat`` of the file they were read from, taken before reading: the version a
+    rewrite of these bytes may replace (a file changed since differs from it).
+
+    Raises:
+        OSError: as :func:`read_page`.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
@@ -667,7 +680,7 @@ def read_page(path: Path, max_bytes: int = MAX_PAGE_BYTES) -> bytes:
             size += len(chunk)
         if size > max_bytes:
             raise OSError(0, f"over the {max_bytes} byte limit", str(path))
-        return b"".join(chunks)
+        return b"".join(chunks), info
     finally:
         os.close(fd)
 
@@ -681,14 +694,16 @@ def scan_file(
     keep: TagFilter | None = None,
     data: bytes | None = None,
     rel_path: str | None = None,
+    version: os.stat_result | None = None,
 ) -> PageScan:
     """Read, decode and scan one page (see :func:`scan_text`); read/decode failures
     become ``PageScan.error``. ``data`` and ``rel_path`` (:func:`page_rel_path`) are the
-    page's bytes and name when the caller has them already."""
+    page's bytes and name when the caller has them already, ``version`` the file's
+    ``fstat`` when they were read (:func:`read_page_version`)."""
     rel = rel_path if rel_path is not None else page_rel_path(path, root)
     if data is None:
         try:
-            data = read_page(path)
+            data, version = read_page_version(path)
         except OSError as exc:
             return PageScan(path, rel, (), None, f"cannot read file: {exc.strerror or exc}")
     try:
@@ -696,4 +711,4 @@ def scan_file(
     except ScanError as exc:
         return PageScan(path, rel, (), None, str(exc))
     images, found = _scan(decoded.text, path, rel, with_context, names, keep)
-    return PageScan(path, rel, images, decoded, data=data, found=found)
+    return PageScan(path, rel, images, decoded, data=data, found=found, version=version)
