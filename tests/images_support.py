@@ -55,6 +55,8 @@ class ImageServer:
         default_factory=lambda: [png_bytes(color="blue"), png_bytes(color="red")]
     )
     served: int = 0
+    #: The ``/then-slow`` URLs answered already.
+    answered_once: set[str] = field(default_factory=set)
 
     @property
     def base(self) -> str:
@@ -129,6 +131,12 @@ def _handler(state: ImageServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b"\x89PNG" + b"x" * int(query["n"][0]), "image/png", length=False)
             elif route == "/slow-headers":
                 state.release.wait(10)
+            elif route == "/then-slow":  # answers each URL once, then stops answering it
+                if self.path in state.answered_once:
+                    state.release.wait(10)
+                else:
+                    state.answered_once.add(self.path)
+                    self._send(200, state.image, "image/png")
             elif route == "/slow-body":
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")

@@ -452,9 +452,18 @@ def test_an_empty_catalog_file_starts_a_catalog(tmp_path: Path) -> None:
 
 
 def test_a_build_with_a_catalog_needs_no_api_key_and_lists_what_is_undecided(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from servers.wavespeed import WaveSpeedServer
+
+    from alttext.pipeline import fix, load
+
+    def unwanted(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read again for a backend that cannot be asked")
+
+    # An image no backend can caption fails as it is: its page and bytes are not read again.
+    monkeypatch.setattr(load.ImageLoader, "reload", unwanted)
+    monkeypatch.setattr(fix, "_with_context", unwanted)
 
     site, catalog = tmp_path / "site", tmp_path / "alttext.json"
     decided, new = image(site / "decided.png", "navy"), image(site / "new.png", "olive")

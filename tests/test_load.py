@@ -179,6 +179,27 @@ def test_a_host_that_times_out_twice_is_not_fetched_again_this_run(
     assert fresh.load(element(page, f'<img src="{server.base}/img.png">')).sha256
 
 
+def test_a_host_that_stops_answering_after_the_scan_holds_the_reloads_twice_at_most(
+    tmp_path: Path, server: ImageServer
+) -> None:
+    # fix reloads the bytes of each image that goes to the backend (the scan workers keep
+    # them), one after the other: a host gone quiet since would hold it once per image.
+    page = tmp_path / "site" / "index.html"
+    page.parent.mkdir()
+    loader = ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+    images = [element(page, f'<img src="{server.base}/then-slow?n={n}">') for n in range(4)]
+    firsts = [loader.load(image) for image in images]
+    errors = []
+    for image, first in zip(images, firsts, strict=True):
+        with pytest.raises(ImageFetchError) as caught:
+            loader.reload(image, expected_sha256=first.sha256)
+        errors.append(str(caught.value))
+    assert all("timed out" in error for error in errors[:2]), errors
+    host = f"127.0.0.1:{server.port}"
+    assert all(e.startswith(f"not fetched: the last 2 fetches from {host}") for e in errors[2:])
+    assert sum(p.startswith("/then-slow") for p in server.paths()) == 4 + 2
+
+
 def test_an_answer_from_the_host_starts_its_count_again(
     tmp_path: Path, server: ImageServer
 ) -> None:

@@ -224,6 +224,13 @@ class Describer:
     def __post_init__(self) -> None:
         self._decided = self.catalog.snapshot() if self.catalog is not None else None
 
+    @property
+    def unavailable(self) -> bool:
+        """Whether the backend cannot be asked (see
+        :class:`~alttext.captioners.unavailable.UnavailableCaptioner`): a caption then
+        fails at once, whatever the image, so its bytes need not even be read."""
+        return isinstance(self.captioner, UnavailableCaptioner)
+
     def stop(self) -> None:
         """Cut short the captions in progress, if the backend can (an interrupted run:
         its polls and retries end now instead of running on to their deadline)."""
@@ -307,7 +314,7 @@ class Describer:
         )
         if self._refused is not None:
             raise self._refused  # an image queued before the first refusal: not sent
-        if isinstance(self.captioner, UnavailableCaptioner):  # no request, so no call counted
+        if isinstance(self.captioner, UnavailableCaptioner):  # no request, no call counted
             self._count("failed")
             return Described(
                 alt=None, origin=None, backend=self.captioner.name, error=self.captioner.why

@@ -415,6 +415,9 @@ def _run(
                         results[key] = _NOT_ASKED
                         report.would_ask += 1
                         continue
+                    if describer.unavailable:  # it fails unread: no context, no bytes
+                        results[key] = describer.caption(image_input, language=lang)
+                        continue
                     # To the backend: read the page again for the element with its caption
                     # context, and the image's bytes (the workers sent neither).
                     if with_context is None:

@@ -137,6 +137,10 @@ class ImageLoader:
             self._slow_hosts.answered(url, None)
         return loaded
 
+    def _reload_source(self, resolved: ResolvedSource) -> LoadedImage:
+        """Read a source again (no memo: the bytes are wanted), from a host still asked."""
+        return _unwrap(self._first_load(resolved))
+
     def reload(self, image: ImageElement, expected_sha256: str | None = None) -> LoadedImage:
         """Load an image's bytes again (after :meth:`load` returned it without them).
 
@@ -164,6 +168,7 @@ class ImageLoader:
             self.policy,
             base_url=self.config.base_url,
             allow_remote=self.config.remote,
+            load=self._reload_source,
         )
         if expected_sha256 is not None and loaded.sha256 != expected_sha256:
             raise ImageFetchError(
