@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -152,18 +153,29 @@ def test_reload_refuses_a_local_file_rewritten_between_reads(tmp_path: Path) -> 
 # --- a host that stops answering holds the run once, not once per image -----------------
 
 
+def quick_loader(tmp_path: Path) -> tuple[Path, ImageLoader]:
+    """A page of a new site, and a loader for it whose fetches time out after 0.2 s."""
+    page = tmp_path / "site" / "index.html"
+    page.parent.mkdir()
+    return page, ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+
+
+def failures(attempts: Iterable[Callable[[], object]]) -> list[str]:
+    """The message of each attempt's ImageFetchError (each must raise one)."""
+    errors = []
+    for attempt in attempts:
+        with pytest.raises(ImageFetchError) as caught:
+            attempt()
+        errors.append(str(caught.value))
+    return errors
+
+
 def test_a_host_that_times_out_twice_is_not_fetched_again_this_run(
     tmp_path: Path, server: ImageServer
 ) -> None:
-    page = tmp_path / "site" / "index.html"
-    page.parent.mkdir()
-    loader = ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+    page, loader = quick_loader(tmp_path)
     slow = [element(page, f'<img src="{server.base}/slow-headers?n={n}">') for n in range(5)]
-    errors = []
-    for image in slow:
-        with pytest.raises(ImageFetchError) as caught:
-            loader.load(image)
-        errors.append(str(caught.value))
+    errors = failures(functools.partial(loader.load, image) for image in slow)
     assert all("timed out" in error for error in errors[:2])
     host = f"127.0.0.1:{server.port}"
     assert all(
@@ -184,16 +196,13 @@ def test_a_host_that_stops_answering_after_the_scan_holds_the_reloads_twice_at_m
 ) -> None:
     # fix reloads the bytes of each image that goes to the backend (the scan workers keep
     # them), one after the other: a host gone quiet since would hold it once per image.
-    page = tmp_path / "site" / "index.html"
-    page.parent.mkdir()
-    loader = ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+    page, loader = quick_loader(tmp_path)
     images = [element(page, f'<img src="{server.base}/then-slow?n={n}">') for n in range(4)]
     firsts = [loader.load(image) for image in images]
-    errors = []
-    for image, first in zip(images, firsts, strict=True):
-        with pytest.raises(ImageFetchError) as caught:
-            loader.reload(image, expected_sha256=first.sha256)
-        errors.append(str(caught.value))
+    errors = failures(
+        functools.partial(loader.reload, image, expected_sha256=first.sha256)
+        for image, first in zip(images, firsts, strict=True)
+    )
     assert all("timed out" in error for error in errors[:2]), errors
     host = f"127.0.0.1:{server.port}"
     assert all(e.startswith(f"not fetched: the last 2 fetches from {host}") for e in errors[2:])
@@ -203,9 +212,7 @@ def test_a_host_that_stops_answering_after_the_scan_holds_the_reloads_twice_at_m
 def test_an_answer_from_the_host_starts_its_count_again(
     tmp_path: Path, server: ImageServer
 ) -> None:
-    page = tmp_path / "site" / "index.html"
-    page.parent.mkdir()
-    loader = ImageLoader(Config(allow_private_hosts=True, timeout=0.2), page.parent)
+    page, loader = quick_loader(tmp_path)
     refs = ["/slow-headers?n=1", "/img.png", "/slow-headers?n=2", "/missing", "/slow-headers?n=3"]
     for ref in refs:
         with contextlib.suppress(ImageFetchError):
