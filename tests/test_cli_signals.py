@@ -88,3 +88,58 @@ def test_an_ignored_ctrl_c_stays_ignored() -> None:
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _SwapLock:
+    """A Condition's lock that, just after ``Condition.wait`` released it (or just before
+    it takes it back), lets a signal "arrive": ``arrive`` is called with wait's frame."""
+
+    def __init__(self, at: str, arrive: Any) -> None:
+        self.lock = threading.Lock()
+        self.at, self.arrive = at, arrive
+
+    def acquire(self, *args: Any) -> bool:
+        return self.lock.acquire(*args)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()  # a RuntimeError if wait left it released
+
+    def _is_owned(self) -> bool:
+        return self.lock.locked()
+
+    def _release_save(self) -> None:
+        self.lock.release()
+        if self.at == "released":
+            self.arrive(sys._getframe(1))
+
+    def _acquire_restore(self, _: object) -> None:
+        if self.at == "taking back":
+            self.arrive(sys._getframe(1))
+        self.lock.acquire()
+
+
+@pytest.mark.parametrize("at", ["released", "taking back"])
+def test_a_signal_while_a_condition_waits_without_its_lock_is_raised_with_the_lock_back(
+    at: str,
+) -> None:
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _signals_raise():
+            handler = signal.getsignal(signal.SIGINT)
+            assert callable(handler)
+            lock = _SwapLock(at, lambda frame: handler(signal.SIGINT, frame))
+            condition = threading.Condition(lock)  # type: ignore[arg-type]
+            # Raised there, the interrupt would leave the lock released and the ``with``
+            # would fail releasing it; deferred, it comes after the wait, the lock back.
+            with pytest.raises(KeyboardInterrupt), condition:
+                assert lock.at in ("released", "taking back")
+                condition.wait(0.2)
+                _until_raised()
+            assert not lock.lock.locked()
+    finally:
+        signal.signal(signal.SIGINT, previous_int)

@@ -9,6 +9,7 @@ failures exit 1; bugs keep their traceback. One module per command group (``chec
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -46,7 +47,40 @@ class Terminated(KeyboardInterrupt):
 #: has taken its lock but not yet returned, so the caller's ``with`` never releases it. A
 #: Future's condition left held that way hangs every thread that touches the Future, and
 #: the run's cleanup with them (CPython: "with" does not guard its ``__enter__``).
-_UNGUARDED = (threading.Condition.__enter__.__code__,)
+_ENTER = threading.Condition.__enter__.__code__
+#: Where one leaves a Condition's lock *not* held by a caller that holds it as far as its
+#: ``with`` knows: ``Condition.wait`` just after it released the lock (before its
+#: ``try``), or while it takes the lock back (an interrupted acquire gives up). The
+#: ``with`` then releases a lock it does not hold: a RuntimeError, not a clean interrupt.
+_WAIT = threading.Condition.wait.__code__
+#: The Condition's own release and re-acquire (used when its lock is a plain Lock).
+_SWAP = (
+    threading.Condition._release_save.__code__,  # type: ignore[attr-defined]
+    threading.Condition._acquire_restore.__code__,  # type: ignore[attr-defined]
+)
+
+
+@functools.cache
+def _swap_lines() -> frozenset[int]:
+    """The lines of ``Condition.wait`` that release its lock and take it back."""
+    import dis
+
+    return frozenset(
+        instruction.positions.lineno
+        for instruction in dis.get_instructions(_WAIT)
+        if instruction.argval in ("_release_save", "_acquire_restore")
+        and instruction.positions is not None
+        and instruction.positions.lineno is not None
+    )
+
+
+def _unguarded(frame: FrameType) -> bool:
+    """Whether an exception raised in ``frame`` now would leave a lock in the wrong state."""
+    code = frame.f_code
+    if code is _ENTER or code in _SWAP:
+        return True
+    return code is _WAIT and frame.f_lineno in _swap_lines()
+
 #: Seconds before a signal that arrived in such a place is raised (the caller is then well
 #: inside its ``with``).
 _DEFER = 0.002
@@ -70,7 +104,7 @@ def _signals_raise() -> Iterator[None]:
     deferred: list[int] = []
 
     def raise_for(signum: int, frame: FrameType | None) -> None:
-        if frame is not None and frame.f_code in _UNGUARDED and hasattr(signal, "setitimer"):
+        if frame is not None and _unguarded(frame) and hasattr(signal, "setitimer"):
             deferred.append(signum)
             signal.setitimer(signal.ITIMER_REAL, _DEFER)
             return
