@@ -1,6 +1,8 @@
 """The CLI's signal handlers: Ctrl-C and SIGTERM raise in the main thread, but never in
 the instant after ``Condition.__enter__`` took its lock, where the exception would leave
-that lock held for ever (a Future nobody can finish, a run that cannot end)."""
+that lock held for ever (a Future nobody can finish, a run that cannot end), nor while
+``Condition.wait`` is without its lock (the caller's ``with`` would release a lock it
+does not hold)."""
 
 from __future__ import annotations
 

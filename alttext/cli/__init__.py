@@ -89,7 +89,8 @@ _DEFER = 0.002
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
     """While a command runs, SIGINT raises KeyboardInterrupt and SIGTERM raises
-    :class:`Terminated` in the main thread, never just after a lock was taken.
+    :class:`Terminated` in the main thread, never where the exception would leave a
+    lock in the wrong state (see :func:`_unguarded`).
 
     Only here, when the CLI runs: a library user's process keeps its own handling. A
     second SIGTERM during the cleanup ends the process at once, as SIGTERM does by
