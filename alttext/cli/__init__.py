@@ -81,6 +81,7 @@ def _unguarded(frame: FrameType) -> bool:
         return True
     return code is _WAIT and frame.f_lineno in _swap_lines()
 
+
 #: Seconds before a signal that arrived in such a place is raised (the caller is then well
 #: inside its ``with``).
 _DEFER = 0.002
