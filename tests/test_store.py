@@ -202,8 +202,9 @@ def test_cache_keys_stay_the_same_across_versions() -> None:
 def test_an_unusable_cache_directory_is_a_configuration_error_at_once(tmp_path: Path) -> None:
     # Before any page is read (the store itself opens at first use).
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(ConfigError, match="cannot open cache in"):
+    with pytest.raises(ConfigError, match="cannot open cache in") as caught:
         CaptionCache(tmp_path / "file" / "cache")
+    assert "--cache-dir or ALTTEXT_CACHE_DIR, or run with --no-cache" in str(caught.value)
 
 
 def test_the_cache_opens_at_first_use_and_closes_only_what_it_opened(tmp_path: Path) -> None:

@@ -90,6 +90,10 @@ def _database_error() -> type[Exception]:
     return sqlite3.Error
 
 
+#: What a user can do about a cache folder that cannot be used.
+_ELSEWHERE = " (choose another with --cache-dir or ALTTEXT_CACHE_DIR, or run with --no-cache)"
+
+
 class CaptionCache:
     """A diskcache-backed store of :class:`CaptionResult` by :class:`CacheKey`.
 
@@ -113,7 +117,9 @@ class CaptionCache:
             if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
                 raise PermissionError(13, "Permission denied")
         except OSError as exc:
-            raise ConfigError(f"cannot open cache in {directory}: {exc.strerror or exc}") from exc
+            raise ConfigError(
+                f"cannot open cache in {directory}: {exc.strerror or exc}{_ELSEWHERE}"
+            ) from exc
         self._store: diskcache.Cache | None = None
         self._opening = threading.Lock()
 
@@ -129,7 +135,8 @@ class CaptionCache:
                             self._store = diskcache.Cache(str(self.directory))
                     except OSError as exc:
                         raise ConfigError(
-                            f"cannot open cache in {self.directory}: {exc.strerror or exc}"
+                            f"cannot open cache in {self.directory}:"
+                            f" {exc.strerror or exc}{_ELSEWHERE}"
                         ) from exc
         return self._store
 
