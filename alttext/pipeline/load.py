@@ -110,7 +110,7 @@ class ImageLoader:
         # A local file by its path, a remote image by its URL, inline data by itself.
         key = (resolved.kind, resolved.path or resolved.url or resolved.reference)
         if key not in self._sources:
-            self._sources[key] = self._first_load(resolved)
+            self._sources[key] = self._read_source(resolved)
         remembered = self._sources[key]
         if not isinstance(remembered, AltTextError) and remembered.data:
             self._sources[key] = remembered.without_data()
@@ -118,8 +118,9 @@ class ImageLoader:
         self._reading.append((resolved.kind, resolved.rel_path, found.sha256))
         return found.from_attribute(resolved.attribute)
 
-    def _first_load(self, resolved: ResolvedSource) -> LoadedImage | AltTextError:
-        """Load a source never loaded before; a remote one only from a host still asked."""
+    def _read_source(self, resolved: ResolvedSource) -> LoadedImage | AltTextError:
+        """Read a source now (no memo), a remote one only from a host still asked: for a
+        first load, and for a reload."""
         remote = resolved.kind is SourceKind.REMOTE and self.config.remote
         url = resolved.url or ""
         if remote:
@@ -139,7 +140,7 @@ class ImageLoader:
 
     def _reload_source(self, resolved: ResolvedSource) -> LoadedImage:
         """Read a source again (no memo: the bytes are wanted), from a host still asked."""
-        return _unwrap(self._first_load(resolved))
+        return _unwrap(self._read_source(resolved))
 
     def reload(self, image: ImageElement, expected_sha256: str | None = None) -> LoadedImage:
         """Load an image's bytes again (after :meth:`load` returned it without them).

@@ -500,11 +500,10 @@ def _parse_entry(path: Path, key: str, value: object) -> tuple[CatalogEntry, lis
         other = _entry(inner, _fields(inner, item, _FIELDS))
         if other.lang is None:
             raise ConfigError(f"{inner}: each entry needs its 'lang' (for example \"de\")")
-        if written_language(other.lang) in seen:
-            raise ConfigError(
-                f"{where}: two alts in the language {written_language(other.lang)!r}; keep one"
-            )
-        seen.add(written_language(other.lang))
+        written = written_language(other.lang)
+        if written in seen:
+            raise ConfigError(f"{where}: two alts in the language {written!r}; keep one")
+        seen.add(written)
         others.append(other)
     return entry, others
 
